@@ -1,0 +1,102 @@
+"""Figures the notebooks share: digit grids, confusion matrices, training curves, 2-D embeddings.
+
+Every function draws into a new (or given) matplotlib figure, sets a title and axis labels, and returns the figure;
+the caller decides whether to ``plt.show()`` it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter"]
+
+
+def image_grid(
+    images: np.ndarray,
+    titles: Sequence | None = None,
+    ncols: int = 10,
+    title: str | None = None,
+    size: float = 1.0,
+    cmap: str = "gray_r",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+):
+    """Draw ``images`` (n×784 rows, or n×28×28) as a grid with ``ncols`` columns; ``titles`` label each image."""
+    images = np.asarray(images)
+    if images.ndim == 2:
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise ValueError(f"images: rows of length {images.shape[1]} are not square images")
+        images = images.reshape(-1, side, side)
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"images: expected n×d² or n×d×d with n ≥ 1, got shape {images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles: expected {len(images)} entries, got {len(titles)}")
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.25 if titles is not None else 1)))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(matrix: np.ndarray, row_labels, col_labels, title: str = "Confusion matrix",
+                      xlabel: str = "cluster (ordered by the best match)", ylabel: str = "true digit", ax=None):
+    """A confusion matrix as an annotated heat map (rows: classes, columns: clusters or predicted classes)."""
+    matrix = np.asarray(matrix)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * matrix.shape[1] + 2, 0.5 * matrix.shape[0] + 1.5))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in col_labels])
+    ax.set_yticks(range(matrix.shape[0]), [str(r) for r in row_labels])
+    big = matrix.max() / 2 if matrix.size else 0
+    for (r, c), v in np.ndenumerate(matrix):
+        ax.text(c, r, f"{v}", ha="center", va="center", fontsize=7, color="white" if v > big else "black")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def curves(series: dict[str, Sequence[float]], title: str, xlabel: str, ylabel: str, logy: bool = False, ax=None):
+    """Plot one line per entry of ``series`` (name → values)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in series.items():
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None, label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def embedding_scatter(Z2: np.ndarray, labels: np.ndarray, title: str, ax=None, s: float = 2.0,
+                      xlabel: str = "component 1", ylabel: str = "component 2"):
+    """Scatter a 2-D embedding coloured by ``labels`` (digits), with a legend."""
+    Z2 = np.asarray(Z2)
+    if Z2.ndim != 2 or Z2.shape[1] != 2:
+        raise ValueError(f"Z2: expected shape (n, 2), got {Z2.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    cmap = plt.get_cmap("tab10")
+    for k in np.unique(labels):
+        m = labels == k
+        ax.scatter(Z2[m, 0], Z2[m, 1], s=s, color=cmap(int(k) % 10), label=str(k), alpha=0.6, linewidths=0)
+    ax.legend(markerscale=4, fontsize=7, loc="best", title="digit", title_fontsize=7)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.figure.tight_layout()
+    return ax.figure
