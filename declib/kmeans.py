@@ -1,0 +1,407 @@
+r"""k-means as the lecture gives it: Lloyd's algorithm, k-means++, the sums of squares and the elbow method.
+
+Notation. Data points :math:`x_i \in \mathbb{R}^d` (:math:`i = 1..n`), centroids :math:`m_j` (:math:`j = 1..K`),
+clusters :math:`S_j`, assignment :math:`C(x_i)`. Lloyd's algorithm repeats two steps until a stopping rule fires:
+
+1. assignment: :math:`C(x_i) = \arg\min_j \lVert x_i - m_j \rVert^2`;
+2. update: :math:`m_j = \frac{1}{|S_j|} \sum_{i \in S_j} x_i`.
+
+Each step can only lower the within-cluster sum of squares :math:`\mathrm{WSS} = \sum_j \sum_{i \in S_j}
+\lVert x_i - m_j \rVert^2`, so the algorithm stops, at a local minimum. Two stopping rules (the lecture's):
+
+* the iteration cap ``max_iter`` (epochs);
+* the mean squared centroid shift :math:`\frac{1}{K} \sum_j \lVert m_j^{(t+1)} - m_j^{(t)} \rVert^2 \le
+  \varepsilon`, with :math:`\varepsilon = \mathrm{tol} \cdot \frac{1}{d} \sum_k \operatorname{Var}(x_{\cdot k})`,
+  i.e. ``tol`` is relative to the data's mean per-feature variance, so it does not depend on the data's scale.
+  scikit-learn's rule sums the shifts instead of averaging them: its ``tol=t`` is ours with ``tol=t/K``.
+
+The algorithm also stops as soon as no assignment changes (then no centroid can move any more). Distances are computed
+as :math:`\lVert x \rVert^2 - 2 x^\top m + \lVert m \rVert^2` with one matrix product per chunk of rows, so memory
+stays bounded for n = 70,000, and the same code runs on the CPU and on a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .config import resolve_device
+
+__all__ = [
+    "KMeans",
+    "kmeans_plusplus",
+    "random_init",
+    "total_sum_of_squares",
+    "within_sum_of_squares",
+    "between_sum_of_squares",
+    "elbow",
+    "find_knee",
+    "relative_contrast",
+]
+
+_CHUNK_ELEMENTS = 1 << 22  # rows per chunk × centroids: bounds the distance block's memory (16 MiB in float32)
+
+
+# ------------------------------------------------------------------------------------------------- validation
+def _as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.Tensor:
+    """``X`` as a 2-D floating tensor on ``device`` (float32 stays float32, float64 stays float64), checked."""
+    if isinstance(X, torch.Tensor):
+        t = X.detach()
+    else:
+        arr = np.asarray(X)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one sample and one feature, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    elif t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    if device is not None:
+        t = t.to(device)
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: contains NaN or infinity")
+    return t
+
+
+def _check_int(value, name: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name}: expected an integer {bound}, got {value}")
+    return int(value)
+
+
+def _rng(seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# ---------------------------------------------------------------------------------------------- the two steps
+def _sq_norms(X: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,ij->i", X, X)
+
+
+def _nearest(X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Assignment step: for every row, the index of the nearest centroid and the squared distance to it."""
+    n, k = X.shape[0], centers.shape[0]
+    c_sq = _sq_norms(centers)
+    labels = torch.empty(n, dtype=torch.int64, device=X.device)
+    dist = torch.empty(n, dtype=X.dtype, device=X.device)
+    step = max(256, _CHUNK_ELEMENTS // max(k, 1))
+    for s in range(0, n, step):
+        block = torch.addmm(c_sq, X[s : s + step], centers.T, alpha=-2.0)  # -2 x·m + ‖m‖²
+        d, j = block.min(dim=1)
+        labels[s : s + step] = j
+        dist[s : s + step] = d + x_sq[s : s + step]
+    return labels, dist.clamp_(min=0)
+
+
+def _means(X: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Update step: the sum and the size of every cluster (the mean is their ratio)."""
+    sums = torch.zeros(k, X.shape[1], dtype=X.dtype, device=X.device).index_add_(0, labels, X)
+    counts = torch.bincount(labels, minlength=k)
+    return sums, counts
+
+
+# ----------------------------------------------------------------------------------------------- initialisation
+def random_init(X, n_clusters: int, seed=None) -> np.ndarray:
+    """Forgy initialisation: ``n_clusters`` distinct data points drawn uniformly at random."""
+    Xt = _as_tensor(X)
+    k = _check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
+    idx = _rng(seed).choice(Xt.shape[0], size=k, replace=False)
+    return Xt[torch.from_numpy(idx)].cpu().numpy()
+
+
+def kmeans_plusplus(X, n_clusters: int, seed=None, n_local_trials: int | None = None, device=None) -> np.ndarray:
+    r"""k-means++ seeding (Arthur & Vassilvitskii, 2007), greedy variant.
+
+    The first centroid is a data point drawn uniformly; each next one is drawn with probability proportional to
+    :math:`D(x)^2`, the squared distance from :math:`x` to the nearest centroid chosen so far. The greedy variant
+    draws ``n_local_trials`` candidates that way (default :math:`2 + \lfloor \ln K \rfloor`, as scikit-learn) and
+    keeps the one that lowers :math:`\sum_i D(x_i)^2` most; ``n_local_trials=1`` is the original algorithm.
+    Returns the ``(n_clusters, d)`` initial centroids.
+    """
+    device = resolve_device(device) if device is not None else None
+    Xt = _as_tensor(X, device)
+    return _kmeans_plusplus(Xt, _sq_norms(Xt), _check_int(n_clusters, "n_clusters", 1, Xt.shape[0]), _rng(seed),
+                            n_local_trials).cpu().numpy()
+
+
+def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None) -> torch.Tensor:
+    n = X.shape[0]
+    trials = 2 + int(math.log(k)) if n_local_trials is None else _check_int(n_local_trials, "n_local_trials", 1)
+    centers = torch.empty(k, X.shape[1], dtype=X.dtype, device=X.device)
+    first = int(rng.integers(n))
+    centers[0] = X[first]
+    closest = (x_sq - 2 * X @ X[first] + x_sq[first]).clamp_(min=0)  # D(x)^2
+    for c in range(1, k):
+        weights = closest.double().cpu().numpy()
+        cumulative = np.cumsum(weights)
+        if cumulative[-1] <= 0:  # fewer distinct points than k: any point will do
+            candidates = rng.integers(n, size=trials)
+        else:
+            candidates = np.searchsorted(cumulative, rng.uniform(size=trials) * cumulative[-1], side="right")
+            candidates = np.minimum(candidates, n - 1)
+        cand = torch.from_numpy(candidates).to(X.device)
+        d_cand = (x_sq[None, :] - 2 * X[cand] @ X.T + x_sq[cand][:, None]).clamp_(min=0)
+        d_cand = torch.minimum(d_cand, closest[None, :])
+        best = int(torch.argmin(d_cand.double().sum(dim=1)))
+        closest = d_cand[best]
+        centers[c] = X[cand[best]]
+    return centers
+
+
+# ---------------------------------------------------------------------------------------------------- KMeans
+class KMeans:
+    """k-means clustering by Lloyd's algorithm, scikit-learn style.
+
+    Parameters
+    ----------
+    n_clusters : K, the number of clusters (1 ≤ K ≤ n).
+    init : ``"k-means++"`` (greedy k-means++, :func:`kmeans_plusplus`), ``"random"`` (K distinct data points) or a
+        (K, d) array of initial centroids (then ``n_init`` is 1).
+    n_init : independent runs from different initialisations; the one with the lowest WSS is kept.
+    max_iter : the iteration cap (first stopping rule).
+    tol : relative tolerance of the second stopping rule, mean squared centroid shift ≤ ε with
+        ε = tol × (mean per-feature variance of X). scikit-learn's ``tol=t`` equals ours with ``tol=t/K``.
+    seed : integer seed or ``numpy.random.Generator``; the same seed gives the same result on the same device.
+    device : ``None``/``"auto"`` (CUDA, then MPS, then CPU), or ``"cpu"``, ``"cuda"``, ``"mps"``.
+    keep_history : record the centroids and the WSS of every iteration of the best run in ``history_``.
+
+    Fitted attributes: ``cluster_centers_`` (K, d), ``labels_`` (n,), ``inertia_`` (the WSS of the final
+    centroids), ``n_iter_``, and ``history_`` = ``{"centers": [...], "wss": [...], "shift": [...]}``, where entry t
+    holds the centroids used in assignment step t+1, the WSS of that assignment, and the mean squared shift of the
+    update that followed.
+    """
+
+    def __init__(self, n_clusters: int = 8, init="k-means++", n_init: int = 10, max_iter: int = 300,
+                 tol: float = 1e-4, seed=None, device=None, keep_history: bool = True):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+        self.device = device
+        self.keep_history = keep_history
+
+    # -------------------------------------------------------------------------------------------- checks
+    def _validate(self, X: torch.Tensor) -> tuple[int, int]:
+        k = _check_int(self.n_clusters, "n_clusters", 1)
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters: expected at most n_samples = {X.shape[0]}, got {k}")
+        n_init = _check_int(self.n_init, "n_init", 1)
+        _check_int(self.max_iter, "max_iter", 1)
+        if not isinstance(self.tol, (int, float)) or isinstance(self.tol, bool) or not self.tol >= 0:
+            raise ValueError(f"tol: expected a number >= 0, got {self.tol!r}")
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(f"init: expected 'k-means++', 'random' or an array of centroids, got {self.init!r}")
+        else:
+            init = _as_tensor(self.init, name="init")
+            if tuple(init.shape) != (k, X.shape[1]):
+                raise ValueError(f"init: expected an array of shape ({k}, {X.shape[1]}), got {tuple(init.shape)}")
+            n_init = 1
+        return k, n_init
+
+    # ---------------------------------------------------------------------------------------------- fit
+    def fit(self, X, y=None) -> "KMeans":
+        """Run Lloyd's algorithm ``n_init`` times and keep the run with the lowest WSS. ``y`` is ignored."""
+        device = resolve_device(self.device)
+        Xt = _as_tensor(X, device)
+        k, n_init = self._validate(Xt)
+        rng = _rng(self.seed)
+        x_sq = _sq_norms(Xt)
+        eps = float(self.tol) * float(Xt.double().var(dim=0).mean())
+        best = None
+        for _ in range(n_init):
+            if isinstance(self.init, str) and self.init == "k-means++":
+                centers = _kmeans_plusplus(Xt, x_sq, k, rng)
+            elif isinstance(self.init, str):
+                centers = Xt[torch.from_numpy(rng.choice(Xt.shape[0], size=k, replace=False)).to(device)]
+            else:
+                centers = _as_tensor(self.init, device, "init").to(Xt.dtype)
+            run = self._lloyd(Xt, x_sq, centers.clone(), k, eps)
+            if best is None or run[2] < best[2]:
+                best = run
+        centers, labels, inertia, n_iter, history = best
+        self.cluster_centers_ = centers.cpu().numpy()
+        self.labels_ = labels.cpu().numpy()
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.history_ = history
+        self.n_features_in_ = Xt.shape[1]
+        return self
+
+    def _lloyd(self, X, x_sq, centers, k, eps):
+        history = {"centers": [], "wss": [], "shift": []}
+        previous = None
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):
+            labels, dist = _nearest(X, x_sq, centers)  # assignment step
+            sums, counts = _means(X, labels, k)  # update step
+            new_centers = sums / counts.clamp(min=1).unsqueeze(1).to(X.dtype)
+            empty = torch.nonzero(counts == 0).flatten()
+            if len(empty):  # re-seed each empty cluster at the point farthest from its centroid (deterministic)
+                far = torch.argsort(dist, descending=True, stable=True)[: len(empty)]
+                new_centers[empty] = X[far]
+            shift = float(((new_centers - centers) ** 2).sum(dim=1).mean())
+            if self.keep_history:
+                history["centers"].append(centers.cpu().numpy())
+                history["wss"].append(float(dist.double().sum()))
+                history["shift"].append(shift)
+            centers = new_centers
+            converged = previous is not None and len(empty) == 0 and bool(torch.equal(labels, previous))
+            if converged or shift <= eps:
+                break
+            previous = labels
+        labels, dist = _nearest(X, x_sq, centers)  # labels consistent with the final centroids
+        return centers, labels, float(dist.double().sum()), n_iter, history
+
+    # ----------------------------------------------------------------------------------------- predict
+    def _check_fitted(self, X) -> torch.Tensor:
+        if not hasattr(self, "cluster_centers_"):
+            raise RuntimeError("this KMeans is not fitted yet: call fit(X) first")
+        Xt = _as_tensor(X, resolve_device(self.device))
+        if Xt.shape[1] != self.n_features_in_:
+            raise ValueError(f"X: expected {self.n_features_in_} features (as in fit), got {Xt.shape[1]}")
+        return Xt
+
+    def predict(self, X) -> np.ndarray:
+        """The index of the nearest fitted centroid for every row of ``X``."""
+        Xt = self._check_fitted(X)
+        centers = torch.from_numpy(self.cluster_centers_).to(Xt.device, Xt.dtype)
+        return _nearest(Xt, _sq_norms(Xt), centers)[0].cpu().numpy()
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X)`` and return ``labels_``."""
+        return self.fit(X).labels_
+
+    def transform(self, X) -> np.ndarray:
+        """Euclidean distances from every row of ``X`` to every centroid, shape (n, K)."""
+        Xt = self._check_fitted(X)
+        centers = torch.from_numpy(self.cluster_centers_).to(Xt.device, Xt.dtype)
+        return torch.cdist(Xt, centers).cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """Minus the WSS of ``X`` with respect to the fitted centroids (higher is better, as in scikit-learn)."""
+        return -float(within_sum_of_squares(X, self.predict(X), self.cluster_centers_))
+
+    def __repr__(self) -> str:
+        init = self.init if isinstance(self.init, str) else "array"
+        return f"KMeans(n_clusters={self.n_clusters}, init={init!r}, n_init={self.n_init}, tol={self.tol})"
+
+
+# --------------------------------------------------------------------------------------------- sums of squares
+def _np64(X, name="X") -> np.ndarray:
+    return _as_tensor(X, torch.device("cpu"), name).double().numpy()
+
+
+def _labels_for(X: np.ndarray, labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected {X.shape[0]} integer labels (one per row of X), got {labels.shape}")
+    return labels
+
+
+def total_sum_of_squares(X) -> float:
+    r"""TSS :math:`= \sum_i \lVert x_i - \bar x \rVert^2`, the spread of the data around its mean (float64)."""
+    X = _np64(X)
+    return float(((X - X.mean(axis=0)) ** 2).sum())
+
+
+def within_sum_of_squares(X, labels, centers=None) -> float:
+    r"""WSS :math:`= \sum_j \sum_{i \in S_j} \lVert x_i - m_j \rVert^2` (float64).
+
+    ``centers`` defaults to the cluster means, for which TSS = BSS + WSS holds exactly.
+    """
+    X = _np64(X)
+    labels = _labels_for(X, labels)
+    if centers is None:
+        _, inverse = np.unique(labels, return_inverse=True)
+        means = np.zeros((inverse.max() + 1, X.shape[1]))
+        np.add.at(means, inverse, X)
+        means /= np.bincount(inverse)[:, None]
+        return float(((X - means[inverse]) ** 2).sum())
+    centers = _np64(centers, "centers")
+    if labels.min() < 0 or labels.max() >= len(centers) or centers.shape[1] != X.shape[1]:
+        raise ValueError(f"centers: expected shape (> {labels.max()}, {X.shape[1]}), got {centers.shape}")
+    return float(((X - centers[labels]) ** 2).sum())
+
+
+def between_sum_of_squares(X, labels) -> float:
+    r"""BSS :math:`= \sum_j |S_j| \, \lVert m_j - \bar x \rVert^2`, with :math:`m_j` the mean of cluster :math:`S_j`."""
+    X = _np64(X)
+    labels = _labels_for(X, labels)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    means = np.zeros((len(counts), X.shape[1]))
+    np.add.at(means, inverse, X)
+    means /= counts[:, None]
+    return float((counts * ((means - X.mean(axis=0)) ** 2).sum(axis=1)).sum())
+
+
+# ------------------------------------------------------------------------------------------------------- elbow
+def elbow(X, ks: Iterable[int], n_init: int = 3, seed=0, device=None, max_iter: int = 300, tol: float = 1e-4,
+          progress: bool = False) -> np.ndarray:
+    """The best WSS of :class:`KMeans` for every K in ``ks`` (same seed for each K)."""
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks: expected at least one number of clusters")
+    Xt = _as_tensor(X, resolve_device(device))
+    if progress:
+        from tqdm.auto import tqdm
+
+        ks_iter = tqdm(ks, desc="elbow")
+    else:
+        ks_iter = ks
+    return np.array([
+        KMeans(k, n_init=n_init, seed=seed, device=device, max_iter=max_iter, tol=tol, keep_history=False)
+        .fit(Xt).inertia_
+        for k in ks_iter
+    ])
+
+
+def find_knee(ks: Sequence[int], wss: Sequence[float], log: bool = True) -> int:
+    """The K at the elbow of a decreasing WSS curve (the Kneedle idea of Satopää et al., 2011).
+
+    Both axes are scaled to [0, 1]; the knee is the point farthest below the straight line joining the first and
+    last points of the curve. With ``log=True`` (default) the curve is log(WSS): what counts is the *relative*
+    decrease an extra cluster buys, so the large first drops do not hide the elbow.
+    """
+    ks, wss = np.asarray(ks, dtype=float), np.asarray(wss, dtype=float)
+    if ks.shape != wss.shape or ks.ndim != 1 or len(ks) < 3:
+        raise ValueError(f"ks and wss: expected two 1-D sequences of the same length >= 3, got {ks.shape}, {wss.shape}")
+    if np.any(np.diff(ks) <= 0):
+        raise ValueError("ks: expected strictly increasing values")
+    if not np.all(np.isfinite(wss)) or (log and np.any(wss <= 0)):
+        raise ValueError("wss: expected finite values" + (" > 0 (log=True)" if log else ""))
+    curve = np.log(wss) if log else wss
+    x = (ks - ks[0]) / (ks[-1] - ks[0])
+    span = curve[0] - curve[-1]
+    yv = (curve - curve[-1]) / span if span > 0 else np.zeros_like(curve)
+    gap = (1 - x) - yv  # the chord from (0, 1) to (1, 0) minus the curve
+    return int(ks[int(np.argmax(gap))])
+
+
+def relative_contrast(X, n_queries: int = 100, seed=0) -> float:
+    r"""Mean over query points of :math:`(D_{\max} - D_{\min}) / D_{\min}`, the spread of Euclidean distances.
+
+    In high dimensions this ratio shrinks towards 0 for unstructured data: the nearest and the farthest point are
+    almost equally far, the "concentration of distances" that makes raw-pixel clustering hard.
+    """
+    X = _np64(X)
+    n_queries = _check_int(n_queries, "n_queries", 1, X.shape[0] - 1)
+    rng = _rng(seed)
+    q = rng.choice(X.shape[0], size=n_queries, replace=False)
+    sq = (X**2).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[q, None] - 2 * X[q] @ X.T + sq[None, :], 0))
+    d[np.arange(n_queries), q] = np.nan  # a point's distance to itself does not count
+    dmin, dmax = np.nanmin(d, axis=1), np.nanmax(d, axis=1)
+    return float(np.mean((dmax - dmin) / dmin))
