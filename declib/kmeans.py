@@ -88,26 +88,48 @@ def _sq_norms(X: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,ij->i", X, X)
 
 
-def _nearest(X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Assignment step: for every row, the index of the nearest centroid and the squared distance to it."""
-    n, k = X.shape[0], centers.shape[0]
-    c_sq = _sq_norms(centers)
-    labels = torch.empty(n, dtype=torch.int64, device=X.device)
-    dist = torch.empty(n, dtype=X.dtype, device=X.device)
-    step = max(256, _CHUNK_ELEMENTS // max(k, 1))
+def _chunk_rows(X: torch.Tensor, width: int) -> int:
+    """Rows per chunk: on the CPU small enough that a chunk of X stays in cache between the two steps."""
+    if X.device.type == "cpu":
+        return 1024
+    return max(1024, _CHUNK_ELEMENTS // max(width, 1))
+
+
+def _lloyd_pass(X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor, with_sums: bool = True):
+    """One pass over X for R runs at once: the assignment step, and the sums the update step needs.
+
+    ``centers`` has shape (R, K, d). Returns ``labels`` (n, R), squared distances ``dist`` (n, R), and when
+    ``with_sums`` the per-cluster sums (R, K, d) and sizes (R, K). Each chunk of X is read once from memory and
+    serves all R runs and both steps.
+    """
+    n, d = X.shape
+    R, K, _ = centers.shape
+    flat = centers.reshape(R * K, d)
+    c_sq = _sq_norms(flat)
+    labels = torch.empty(n, R, dtype=torch.int64, device=X.device)
+    dist = torch.empty(n, R, dtype=X.dtype, device=X.device)
+    sums = torch.zeros(R, K, d, dtype=X.dtype, device=X.device) if with_sums else None
+    offsets = torch.arange(R, device=X.device) * K
+    step = _chunk_rows(X, R * K)
     for s in range(0, n, step):
-        block = torch.addmm(c_sq, X[s : s + step], centers.T, alpha=-2.0)  # -2 x·m + ‖m‖²
-        d, j = block.min(dim=1)
+        xb = X[s : s + step]
+        block = torch.addmm(c_sq, xb, flat.T, alpha=-2.0).view(-1, R, K)  # ‖m‖² − 2 x·m, for every run
+        nearest, j = block.min(dim=2)
         labels[s : s + step] = j
-        dist[s : s + step] = d + x_sq[s : s + step]
-    return labels, dist.clamp_(min=0)
-
-
-def _means(X: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Update step: the sum and the size of every cluster (the mean is their ratio)."""
-    sums = torch.zeros(k, X.shape[1], dtype=X.dtype, device=X.device).index_add_(0, labels, X)
-    counts = torch.bincount(labels, minlength=k)
-    return sums, counts
+        dist[s : s + step] = nearest + x_sq[s : s + step, None]
+        if with_sums:
+            if X.device.type == "cpu":  # the chunk is still in cache: add it into each run's cluster sums
+                for r in range(R):
+                    sums[r].index_add_(0, j[:, r], xb)
+            else:  # on a GPU a one-hot matrix product is fast and, unlike index_add_, deterministic
+                onehot = torch.zeros(xb.shape[0], R * K, dtype=X.dtype, device=X.device)
+                onehot.scatter_(1, j + offsets, 1.0)
+                sums.view(R * K, d).addmm_(onehot.T, xb)
+    dist.clamp_(min=0)
+    if not with_sums:
+        return labels, dist
+    counts = torch.bincount((labels + offsets).flatten(), minlength=R * K).view(R, K)
+    return labels, dist, sums, counts
 
 
 # ----------------------------------------------------------------------------------------------- initialisation
@@ -130,32 +152,39 @@ def kmeans_plusplus(X, n_clusters: int, seed=None, n_local_trials: int | None = 
     """
     device = resolve_device(device) if device is not None else None
     Xt = _as_tensor(X, device)
-    return _kmeans_plusplus(Xt, _sq_norms(Xt), _check_int(n_clusters, "n_clusters", 1, Xt.shape[0]), _rng(seed),
-                            n_local_trials).cpu().numpy()
+    k = _check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
+    return _kmeans_plusplus(Xt, _sq_norms(Xt), k, _rng(seed), n_local_trials)[0].cpu().numpy()
 
 
-def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None) -> torch.Tensor:
+def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None, n_runs: int = 1) -> torch.Tensor:
+    """Greedy k-means++ for ``n_runs`` independent runs at once; returns (n_runs, k, d) centroids.
+
+    The runs share each pass over X: every step evaluates all runs' candidates with one matrix product.
+    """
     n = X.shape[0]
     trials = 2 + int(math.log(k)) if n_local_trials is None else _check_int(n_local_trials, "n_local_trials", 1)
-    centers = torch.empty(k, X.shape[1], dtype=X.dtype, device=X.device)
-    first = int(rng.integers(n))
-    centers[0] = X[first]
-    closest = (x_sq - 2 * X @ X[first] + x_sq[first]).clamp_(min=0)  # D(x)^2
+    runs = torch.arange(n_runs, device=X.device)
+    chosen = torch.empty(n_runs, k, dtype=torch.int64, device=X.device)
+    first = torch.from_numpy(rng.integers(n, size=n_runs)).to(X.device)
+    chosen[:, 0] = first
+    closest = (x_sq[None, :] - 2 * X[first] @ X.T + x_sq[first, None]).clamp_(min=0)  # D(x)^2, one row per run
     for c in range(1, k):
-        weights = closest.double().cpu().numpy()
-        cumulative = np.cumsum(weights)
-        if cumulative[-1] <= 0:  # fewer distinct points than k: any point will do
-            candidates = rng.integers(n, size=trials)
-        else:
-            candidates = np.searchsorted(cumulative, rng.uniform(size=trials) * cumulative[-1], side="right")
-            candidates = np.minimum(candidates, n - 1)
-        cand = torch.from_numpy(candidates).to(X.device)
-        d_cand = (x_sq[None, :] - 2 * X[cand] @ X.T + x_sq[cand][:, None]).clamp_(min=0)
-        d_cand = torch.minimum(d_cand, closest[None, :])
-        best = int(torch.argmin(d_cand.double().sum(dim=1)))
-        closest = d_cand[best]
-        centers[c] = X[cand[best]]
-    return centers
+        cumulative = np.cumsum(closest.double().cpu().numpy(), axis=1)
+        total = cumulative[:, -1:]
+        draws = rng.uniform(size=(n_runs, trials)) * total
+        cand = np.stack([np.searchsorted(cumulative[r], draws[r], side="right") for r in range(n_runs)])
+        cand = np.minimum(cand, n - 1)
+        flat_zero = total[:, 0] <= 0  # fewer distinct points than k: any point will do
+        if flat_zero.any():
+            cand[flat_zero] = rng.integers(n, size=(int(flat_zero.sum()), trials))
+        cand = torch.from_numpy(cand).to(X.device)  # (n_runs, trials)
+        flat = cand.flatten()
+        d_cand = (x_sq[None, :] - 2 * X[flat] @ X.T + x_sq[flat, None]).clamp_(min=0).view(n_runs, trials, n)
+        d_cand = torch.minimum(d_cand, closest[:, None, :])
+        best = torch.argmin(d_cand.double().sum(dim=2), dim=1)  # the candidate that lowers the potential most
+        closest = d_cand[runs, best]
+        chosen[:, c] = cand[runs, best]
+    return X[chosen]
 
 
 # ---------------------------------------------------------------------------------------------------- KMeans
@@ -220,50 +249,63 @@ class KMeans:
         rng = _rng(self.seed)
         x_sq = _sq_norms(Xt)
         eps = float(self.tol) * float(Xt.double().var(dim=0).mean())
-        best = None
-        for _ in range(n_init):
-            if isinstance(self.init, str) and self.init == "k-means++":
-                centers = _kmeans_plusplus(Xt, x_sq, k, rng)
-            elif isinstance(self.init, str):
-                centers = Xt[torch.from_numpy(rng.choice(Xt.shape[0], size=k, replace=False)).to(device)]
-            else:
-                centers = _as_tensor(self.init, device, "init").to(Xt.dtype)
-            run = self._lloyd(Xt, x_sq, centers.clone(), k, eps)
-            if best is None or run[2] < best[2]:
-                best = run
-        centers, labels, inertia, n_iter, history = best
-        self.cluster_centers_ = centers.cpu().numpy()
-        self.labels_ = labels.cpu().numpy()
-        self.inertia_ = inertia
-        self.n_iter_ = n_iter
-        self.history_ = history
+        if not isinstance(self.init, str):
+            inits = _as_tensor(self.init, device, "init").to(Xt.dtype)[None]
+        elif self.init == "k-means++":
+            inits = _kmeans_plusplus(Xt, x_sq, k, rng, n_runs=n_init)
+        else:
+            picks = np.stack([rng.choice(Xt.shape[0], size=k, replace=False) for _ in range(n_init)])
+            inits = Xt[torch.from_numpy(picks).to(device)]
+        centers, n_iters, histories = self._lloyd(Xt, x_sq, inits, eps)
+        labels, dist = _lloyd_pass(Xt, x_sq, centers, with_sums=False)  # labels consistent with final centroids
+        inertias = dist.double().sum(dim=0)
+        best = int(torch.argmin(inertias))  # the first of equal minima, as a sequential loop would keep
+        self.cluster_centers_ = centers[best].cpu().numpy()
+        self.labels_ = labels[:, best].cpu().numpy()
+        self.inertia_ = float(inertias[best])
+        self.n_iter_ = n_iters[best]
+        self.history_ = histories[best]
         self.n_features_in_ = Xt.shape[1]
         return self
 
-    def _lloyd(self, X, x_sq, centers, k, eps):
-        history = {"centers": [], "wss": [], "shift": []}
+    def _lloyd(self, X, x_sq, centers, eps):
+        """Lloyd's algorithm for R runs in lockstep (centers: R×K×d); a run leaves the batch when it stops.
+
+        Each run follows exactly the trajectory it would follow alone; batching only shares the passes over X.
+        """
+        R = centers.shape[0]
+        final = centers.clone()
+        n_iters = [0] * R
+        histories = [{"centers": [], "wss": [], "shift": []} for _ in range(R)]
+        active = list(range(R))
         previous = None
-        n_iter = 0
-        for n_iter in range(1, self.max_iter + 1):
-            labels, dist = _nearest(X, x_sq, centers)  # assignment step
-            sums, counts = _means(X, labels, k)  # update step
-            new_centers = sums / counts.clamp(min=1).unsqueeze(1).to(X.dtype)
-            empty = torch.nonzero(counts == 0).flatten()
-            if len(empty):  # re-seed each empty cluster at the point farthest from its centroid (deterministic)
-                far = torch.argsort(dist, descending=True, stable=True)[: len(empty)]
-                new_centers[empty] = X[far]
-            shift = float(((new_centers - centers) ** 2).sum(dim=1).mean())
-            if self.keep_history:
-                history["centers"].append(centers.cpu().numpy())
-                history["wss"].append(float(dist.double().sum()))
-                history["shift"].append(shift)
-            centers = new_centers
-            converged = previous is not None and len(empty) == 0 and bool(torch.equal(labels, previous))
-            if converged or shift <= eps:
+        for it in range(1, self.max_iter + 1):
+            labels, dist, sums, counts = _lloyd_pass(X, x_sq, centers)
+            new = sums / counts.clamp(min=1).unsqueeze(-1).to(X.dtype)  # update step: m_j = mean of S_j
+            for a in range(len(active)):
+                empty = torch.nonzero(counts[a] == 0).flatten()
+                if len(empty):  # re-seed each empty cluster at the point farthest from its centroid (deterministic)
+                    far = torch.argsort(dist[:, a], descending=True, stable=True)[: len(empty)]
+                    new[a, empty] = X[far]
+            shift = ((new - centers) ** 2).sum(dim=2).mean(dim=1).tolist()  # (1/K) Σ_j ‖m_j(t+1) − m_j(t)‖²
+            unchanged = (labels == previous).all(dim=0).tolist() if previous is not None else [False] * len(active)
+            stays = []
+            for a, run in enumerate(active):
+                if self.keep_history:
+                    histories[run]["centers"].append(centers[a].cpu().numpy())
+                    histories[run]["wss"].append(float(dist[:, a].double().sum()))
+                    histories[run]["shift"].append(shift[a])
+                no_empty = bool((counts[a] > 0).all())
+                if (unchanged[a] and no_empty) or shift[a] <= eps or it == self.max_iter:
+                    final[run], n_iters[run] = new[a], it
+                else:
+                    stays.append(a)
+            if not stays:
                 break
-            previous = labels
-        labels, dist = _nearest(X, x_sq, centers)  # labels consistent with the final centroids
-        return centers, labels, float(dist.double().sum()), n_iter, history
+            active = [active[a] for a in stays]
+            keep = torch.tensor(stays, device=X.device)
+            centers, previous = new[keep], labels[:, keep]
+        return final, n_iters, histories
 
     # ----------------------------------------------------------------------------------------- predict
     def _check_fitted(self, X) -> torch.Tensor:
@@ -278,7 +320,7 @@ class KMeans:
         """The index of the nearest fitted centroid for every row of ``X``."""
         Xt = self._check_fitted(X)
         centers = torch.from_numpy(self.cluster_centers_).to(Xt.device, Xt.dtype)
-        return _nearest(Xt, _sq_norms(Xt), centers)[0].cpu().numpy()
+        return _lloyd_pass(Xt, _sq_norms(Xt), centers[None], with_sums=False)[0][:, 0].cpu().numpy()
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """``fit(X)`` and return ``labels_``."""
