@@ -36,6 +36,7 @@ class Profile:
     kmeans_n_init: int
     elbow_ks: tuple[int, ...]
     elbow_n_samples: int
+    init_compare_seeds: int
     min_kmeans_pixel_acc: float
     # --- numpy MLP (notebook 02) -------------------------------------------------------------------------------
     mlp_train_size: int
@@ -50,6 +51,7 @@ PROFILES: dict[str, Profile] = {
         kmeans_n_init=10,
         elbow_ks=tuple(range(2, 21)),
         elbow_n_samples=20_000,
+        init_compare_seeds=100,
         min_kmeans_pixel_acc=0.50,
         mlp_train_size=60_000,
         mlp_epochs=20,
@@ -61,6 +63,7 @@ PROFILES: dict[str, Profile] = {
         kmeans_n_init=3,
         elbow_ks=tuple(range(2, 16)),
         elbow_n_samples=3_000,
+        init_compare_seeds=20,
         min_kmeans_pixel_acc=0.45,
         mlp_train_size=10_000,
         mlp_epochs=3,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter"]
+__all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter", "kmeans_step"]
 
 
 def image_grid(
@@ -98,5 +98,32 @@ def embedding_scatter(Z2: np.ndarray, labels: np.ndarray, title: str, ax=None, s
         ax.scatter(Z2[m, 0], Z2[m, 1], s=s, color=cmap(int(k) % 10), label=str(k), alpha=0.6, linewidths=0)
     ax.legend(markerscale=4, fontsize=7, loc="best", title="digit", title_fontsize=7)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def kmeans_step(X2: np.ndarray, history: dict, t: int, ax=None):
+    """Lloyd's iteration ``t`` on 2-D data: points coloured by their assignment C(x_i) to the centroids of step t,
+    the centroids m_j as crosses, and the path each centroid has travelled so far.
+
+    ``history`` is a fitted ``KMeans.history_``. Returns the figure.
+    """
+    X2 = np.asarray(X2)
+    centers = history["centers"]
+    if X2.ndim != 2 or X2.shape[1] != 2:
+        raise ValueError(f"X2: expected shape (n, 2), got {X2.shape}")
+    if not 0 <= t < len(centers):
+        raise ValueError(f"t: expected an iteration in [0, {len(centers) - 1}], got {t}")
+    m = centers[t]
+    labels = ((X2[:, None, :] - m[None]) ** 2).sum(-1).argmin(1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    cmap = plt.get_cmap("tab10")
+    ax.scatter(X2[:, 0], X2[:, 1], c=[cmap(j % 10) for j in labels], s=6, alpha=0.5, linewidths=0)
+    path = np.stack(centers[: t + 1])
+    for j in range(m.shape[0]):
+        ax.plot(path[:, j, 0], path[:, j, 1], "-", color="black", lw=1, alpha=0.6)
+    ax.scatter(m[:, 0], m[:, 1], marker="X", s=140, c=[cmap(j % 10) for j in range(len(m))], edgecolors="black")
+    ax.set(title=f"iteration {t + 1}: WSS = {history['wss'][t]:.1f}", xlabel="$x_1$", ylabel="$x_2$")
     ax.figure.tight_layout()
     return ax.figure

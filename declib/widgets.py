@@ -1,0 +1,35 @@
+"""Interactive widgets for the notebooks.
+
+The logic of each widget is a plain, tested function elsewhere in declib; a widget here only wires sliders to it
+(``ipywidgets.interactive``). The wired function returns a value, available as the widget's ``.result`` after each
+change, so tests can set a slider's ``.value`` and check what happened. Without a browser the widgets still build
+and update; their figures go to whatever matplotlib backend is active.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import plots
+
+__all__ = ["kmeans_stepper"]
+
+
+def kmeans_stepper(X2: np.ndarray, history: dict) -> widgets.interactive:
+    """A slider over the iterations of a fitted ``KMeans`` on 2-D data (see :func:`declib.plots.kmeans_step`).
+
+    ``.result`` is the WSS of the shown iteration.
+    """
+    n = len(history["centers"])
+    if n == 0:
+        raise ValueError("history: expected at least one iteration (fit KMeans with keep_history=True)")
+
+    def show(iteration: int) -> float:
+        plots.kmeans_step(X2, history, iteration - 1)
+        plt.show()
+        return history["wss"][iteration - 1]
+
+    slider = widgets.IntSlider(value=1, min=1, max=n, step=1, description="iteration", continuous_update=False)
+    return widgets.interactive(show, iteration=slider)

@@ -1,0 +1,35 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from declib.kmeans import KMeans
+from declib.plots import kmeans_step
+from declib.widgets import kmeans_stepper
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, _ = make_blobs(n_samples=300, centers=3, random_state=0)
+    return X, KMeans(3, init="random", n_init=1, seed=2, device="cpu").fit(X)
+
+
+def test_kmeans_stepper_follows_the_slider(fitted):
+    X, km = fitted
+    w = kmeans_stepper(X, km.history_)
+    slider = w.children[0]
+    assert slider.max == km.n_iter_ and w.result == km.history_["wss"][0]
+    slider.value = km.n_iter_
+    assert w.result == km.history_["wss"][-1]
+    plt.close("all")
+
+
+def test_kmeans_step_plot(fitted):
+    X, km = fitted
+    fig = kmeans_step(X, km.history_, 0)
+    assert "iteration 1" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="t: expected an iteration"):
+        kmeans_step(X, km.history_, km.n_iter_)
+    with pytest.raises(ValueError, match="X2: expected shape"):
+        kmeans_step(np.zeros((3, 3)), km.history_, 0)
+    plt.close("all")
