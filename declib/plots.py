@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter", "kmeans_step"]
+__all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter", "kmeans_step",
+           "descent_path"]
 
 
 def image_grid(
@@ -125,5 +126,24 @@ def kmeans_step(X2: np.ndarray, history: dict, t: int, ax=None):
         ax.plot(path[:, j, 0], path[:, j, 1], "-", color="black", lw=1, alpha=0.6)
     ax.scatter(m[:, 0], m[:, 1], marker="X", s=140, c=[cmap(j % 10) for j in range(len(m))], edgecolors="black")
     ax.set(title=f"iteration {t + 1}: WSS = {history['wss'][t]:.1f}", xlabel="$x_1$", ylabel="$x_2$")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def descent_path(f, path: np.ndarray, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), title: str = "Gradient descent",
+                 ax=None):
+    """Level sets of a 2-D function ``f(x, y)`` (vectorised) with a descent path drawn over them."""
+    path = np.asarray(path)
+    if path.ndim != 2 or path.shape[1] != 2:
+        raise ValueError(f"path: expected shape (steps, 2), got {path.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.2))
+    gx, gy = np.meshgrid(np.linspace(*xlim, 200), np.linspace(*ylim, 200))
+    ax.contour(gx, gy, f(gx, gy), levels=np.geomspace(0.01, max(float(f(gx, gy).max()), 0.02), 15),
+               cmap="viridis", linewidths=0.8)
+    shown = path[np.all(np.abs(path) < 10 * max(abs(np.array(xlim + ylim))), axis=1)]
+    ax.plot(shown[:, 0], shown[:, 1], "o-", color="crimson", ms=3, lw=1)
+    ax.plot(*path[0], "ks", ms=6)
+    ax.set(xlim=xlim, ylim=ylim, title=title, xlabel="$w_1$", ylabel="$w_2$")
     ax.figure.tight_layout()
     return ax.figure

@@ -33,3 +33,17 @@ def test_kmeans_step_plot(fitted):
     with pytest.raises(ValueError, match="X2: expected shape"):
         kmeans_step(np.zeros((3, 3)), km.history_, 0)
     plt.close("all")
+
+
+def test_learning_rate_explorer_follows_the_slider():
+    from declib.widgets import learning_rate_explorer
+
+    f = lambda x, y: x**2 + 10 * y**2  # noqa: E731
+    grad = lambda w: np.array([2 * w[0], 20 * w[1]])  # noqa: E731
+    w = learning_rate_explorer(f, grad, [1.5, 1.0], lr=0.001, steps=30)
+    slow = w.result
+    w.children[0].value = 0.05
+    good = w.result
+    w.children[0].value = 0.5  # 1 − 0.5·20 = −9: diverges
+    assert good < 0.01 < 1.0 < slow and w.result > 1e3  # 2.25·0.9^60 ≈ 0.004 after 30 steps at η = 0.05
+    plt.close("all")
