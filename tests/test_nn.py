@@ -102,6 +102,16 @@ def test_gradient_check_catches_a_wrong_gradient():
     assert errors["W1"] > 1e-3 and errors["W2"] < 1e-7
 
 
+def test_exactly_zero_gradient_counts_as_agreement_but_a_real_error_does_not():
+    model = MLP([2, 2], activation="identity", output="identity", loss="mae", seed=0)
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    Y = model.forward(X) + np.array([[1.0, 1.0], [-1.0, -1.0]])  # signs of ŷ − y balance: ∂L/∂b1 = 0 exactly
+    model.compute_loss(X, Y)
+    assert np.all(model.backward(Y)["b1"] == 0)
+    assert max(gradient_check(model, X, Y).values()) < 1e-7
+    assert relative_error(np.zeros(3), np.full(3, 1e-3), zero=1e-8) == 1.0
+
+
 def test_fused_softmax_cross_entropy_never_takes_log_zero():
     model = MLP([2, 3], activation="relu", output="softmax", loss="cross_entropy", seed=0)
     model.params["W1"][:] = [[1000.0, -1000.0, 0.0], [0.0, 0.0, 0.0]]
