@@ -203,6 +203,8 @@ def train_autoencoder(
     lr_decay_every: int | None = None,
     lr_decay: float = 0.1,
     cuda_graph: bool = False,
+    on_epoch_end: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> dict[str, list[float]]:
     """Minimise the mean squared reconstruction error of ``model`` on ``X`` by minibatch gradient descent.
 
@@ -214,6 +216,10 @@ def train_autoencoder(
 
     ``cuda_graph=True`` (CUDA only) replays each full-size step as a captured CUDA graph: the same arithmetic, several
     times faster for small networks, whose eager steps are bound by Python and kernel launches.
+
+    ``on_epoch_end(state)`` is called after every epoch with the step count, the history and the optimizer's and
+    random generators' states; passing such a ``state`` back as ``resume`` (with the model's weights restored by the
+    caller) continues the run exactly where it stopped.
 
     Returns ``{"loss": [...], "val_loss": [...]}``, per epoch (``val_loss`` only with ``X_val``).
     """
@@ -262,13 +268,20 @@ def train_autoencoder(
     history: dict[str, list[float]] = {"loss": []}
     if Xv is not None:
         history["val_loss"] = []
+    step = 0
+    if resume is not None:
+        step, history = int(resume["step"]), {k: list(v) for k, v in resume["history"].items()}
+        opt.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        torch.random.set_rng_state(resume["cpu_rng"])
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
     stream = batches()
     captured = None
     epoch_sum, epoch_count = torch.zeros((), device=device), 0
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total_steps, desc="training", unit="step", disable=not progress, mininterval=1.0)
-    step = 0
+    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not progress, mininterval=1.0)
     while step < total_steps:
         if lr_decay_every:
             set_lr(lr * lr_decay ** (step // lr_decay_every))
@@ -300,6 +313,10 @@ def train_autoencoder(
             if Xv is not None:
                 history["val_loss"].append(reconstruction_mse(model, Xv))
                 model.train()
+            if on_epoch_end is not None:
+                on_epoch_end({"step": step, "history": history, "optimizer": opt.state_dict(),
+                              "generator": generator.get_state(), "cpu_rng": torch.random.get_rng_state(),
+                              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
     bar.close()
     model.eval()
     return history

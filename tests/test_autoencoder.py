@@ -118,7 +118,7 @@ def test_one_step_in_numpy_equals_torch(mnist):
     opt.step()
     np_loss = mlp.compute_loss(batch.astype(np.float64), batch.astype(np.float64))
     SGD(mlp.params, lr=0.5).step(mlp.backward(batch.astype(np.float64)))
-    assert np_loss == pytest.approx(float(loss), rel=1e-6)
+    assert np_loss == pytest.approx(float(loss.detach()), rel=1e-6)
     after = as_numpy_mlp(ae).params
     for name in ("W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(mlp.params[name], after[name], atol=1e-6, err_msg=name)

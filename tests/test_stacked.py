@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from declib import cache
+from declib.stacked import SCHEDULES, Schedule, StackedAutoencoder, pretrain_layerwise, pretrained_autoencoder
+
+TINY = Schedule("tiny", "adam", 1e-2, 32, layer_iters=6, finetune_iters=12, lr_decay_every=None)
+DIMS = (20, 12, 8, 3)
+
+
+@pytest.fixture
+def data():
+    return np.random.default_rng(0).uniform(size=(200, 20)).astype(np.float32)
+
+
+def test_dec_activations_and_shared_layer_weights():
+    sae = StackedAutoencoder()
+    assert sae.dims == [784, 500, 500, 2000, 10]
+    assert isinstance(sae.encoder[-1], torch.nn.Linear) and isinstance(sae.decoder[-1], torch.nn.Linear)
+    assert sum(isinstance(m, torch.nn.ReLU) for m in sae.encoder) == 3
+    enc, dec = sae.linears()
+    first, last = sae.layer_autoencoder(0, 0.2), sae.layer_autoencoder(3, 0.2)
+    assert first[1] is enc[0] and first[4] is dec[0] and dec[0].out_features == 784
+    assert isinstance(first[5], torch.nn.Identity) and isinstance(first[2], torch.nn.ReLU)  # linear reconstruction
+    assert isinstance(last[2], torch.nn.Identity) and isinstance(last[5], torch.nn.ReLU)  # linear embedding
+    with pytest.raises(ValueError, match="l: expected a layer pair"):
+        sae.layer_autoencoder(4, 0.2)
+
+
+def test_layerwise_pretraining_trains_every_pair_in_place(data):
+    sae = StackedAutoencoder(DIMS, seed=0)
+    before = [p.detach().clone() for p in sae.parameters()]
+    hist = pretrain_layerwise(sae, data, TINY, device="cpu", progress=False)
+    assert len(hist) == 3
+    assert all(not torch.equal(a, b) for a, b in zip(before, sae.parameters()))
+
+
+def test_schedules_are_data():
+    paper = SCHEDULES["paper"]
+    assert (paper.batch_size, paper.lr, paper.layer_iters, paper.finetune_iters, paper.lr_decay_every,
+            paper.dropout, paper.init_std, paper.optimizer) == (256, 0.1, 50_000, 100_000, 20_000, 0.2, 0.01, "sgd")
+
+
+def test_cache_reuses_weights_and_detects_corruption(data, tmp_path):
+    m1, info1 = pretrained_autoencoder(data, TINY, seed=1, dims=DIMS, device="cpu", progress=False)
+    assert not info1["from_cache"]
+    m2, info2 = pretrained_autoencoder(data, TINY, seed=1, dims=DIMS, device="cpu", progress=False)
+    assert info2["from_cache"]
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    # another seed or other data → another key, retrained
+    _, info3 = pretrained_autoencoder(data[:150], TINY, seed=1, dims=DIMS, device="cpu", progress=False)
+    assert not info3["from_cache"] and info3["key"] != info1["key"]
+    # flip one byte in the middle of the file: detected, removed, retrained
+    path = info1["path"]
+    raw = bytearray(open(path, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(raw))
+    with pytest.warns(cache.CacheCorruptWarning, match="checksum mismatch"):
+        m4, info4 = pretrained_autoencoder(data, TINY, seed=1, dims=DIMS, device="cpu", progress=False)
+    assert not info4["from_cache"]
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m4.parameters()))  # same seed, same weights
+
+
+def test_truncated_cache_file_is_detected(tmp_path):
+    path = tmp_path / "w.pt"
+    cache.save_checkpoint(path, {"key": "k", "x": torch.ones(100)})
+    assert cache.load_checkpoint(path, "k")["x"].sum() == 100
+    assert cache.load_checkpoint(path, "other") is None  # stale key: not loaded
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.warns(cache.CacheCorruptWarning):
+        assert cache.load_checkpoint(path, "k") is None
+    assert not path.exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_interrupted_finetuning_resumes_to_the_same_weights(data, monkeypatch):
+    full, _ = pretrained_autoencoder(data, TINY, seed=2, dims=DIMS, device="cpu", progress=False, use_cache=False)
+
+    import declib.stacked as stacked
+
+    real_finetune = stacked.finetune
+    calls = {"epochs": 0}
+
+    def interrupted(*args, on_epoch_end=None, **kwargs):
+        def hook(state):
+            on_epoch_end(state)
+            calls["epochs"] += 1
+            if calls["epochs"] == 1:
+                raise KeyboardInterrupt
+
+        return real_finetune(*args, on_epoch_end=hook, **kwargs)
+
+    monkeypatch.setattr(stacked, "finetune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained_autoencoder(data, TINY, seed=2, dims=DIMS, device="cpu", progress=False, checkpoint_seconds=0)
+    monkeypatch.setattr(stacked, "finetune", real_finetune)
+    resumed, info = pretrained_autoencoder(data, TINY, seed=2, dims=DIMS, device="cpu", progress=False)
+    assert not info["from_cache"]
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        torch.testing.assert_close(p, q)
