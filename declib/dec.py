@@ -181,7 +181,7 @@ class DEC(nn.Module):
         perm, pos, it = torch.randperm(n, generator=generator, device=device), 0, 0
         p_all = None
         while True:
-            if it % update_interval == 0:  # refresh the target from the whole data set
+            if it % update_interval == 0 or it >= max_iter:  # refresh the target from the whole data set
                 q_all = self._q_all(X)
                 p_all = target_distribution(q_all)
                 labels = q_all.argmax(dim=1)

@@ -180,11 +180,12 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
     resume = state.get("resume") if state is not None and state["stage"] == "finetune" else None
     if state is None or state["stage"] == "layers":
         if layerwise:
-            t = time.perf_counter()
+            t = [time.perf_counter()]
 
             def layer_done(l, h):
                 info["layer_histories"].append(h)
-                info["seconds"][f"layer{l + 1}"] = time.perf_counter() - t
+                info["seconds"][f"layer{l + 1}"] = time.perf_counter() - t[0]
+                t[0] = time.perf_counter()
                 save("layers", {"layers_done": l + 1})
 
             pretrain_layerwise(model, X, schedule, device, seed, progress, cuda_graph, done_layers, layer_done)

@@ -108,3 +108,11 @@ def test_nan_input_and_unfitted_predict():
                                            progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
         DEC(torch.nn.Linear(2, 2), 2).predict(np.zeros((3, 2), np.float32))
+
+
+def test_max_iter_is_respected():
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=4, random_state=3)
+    torch.manual_seed(0)
+    d = DEC(torch.nn.Linear(4, 2), 3).fit(X.astype(np.float32), max_iter=30, update_interval=20, tol=0.0,
+                                          device="cpu", progress=False)
+    assert d.n_iter_ == 30 and d.history_["iteration"] == [0, 20, 30]
