@@ -28,7 +28,7 @@ def sync(device):
 
 def step_time(device, batch_size, graph: bool, n_steps=200) -> float:
     model = StackedAutoencoder(seed=0).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=torch.tensor(0.1, device=device) if graph else 0.1, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = torch.rand(batch_size, 784, device=device)
 
     def step():
@@ -43,6 +43,7 @@ def step_time(device, batch_size, graph: bool, n_steps=200) -> float:
             for _ in range(3):
                 step()
         torch.cuda.current_stream().wait_stream(s)
+        torch.cuda.synchronize()
         g = torch.cuda.CUDAGraph()
         opt.zero_grad(set_to_none=True)
         with torch.cuda.graph(g):

@@ -139,15 +139,14 @@ def _as_data(X, device: torch.device, name: str = "X") -> torch.Tensor:
     return t
 
 
-def _optimizer(name: str, params, lr: float, momentum: float, device, capturable: bool) -> torch.optim.Optimizer:
-    """Adam or SGD; under CUDA-graph capture the learning rate is a device tensor, so a schedule can change it."""
+def _optimizer(name: str, params, lr: float, momentum: float, capturable: bool) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum). ``capturable`` keeps Adam's step counter on the device for CUDA graphs."""
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr: expected a learning rate > 0, got {lr!r}")
-    rate = torch.tensor(float(lr), device=device) if capturable else lr
     if name == "adam":
-        return torch.optim.Adam(params, lr=rate, capturable=capturable)
+        return torch.optim.Adam(params, lr=lr, capturable=capturable)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=rate, momentum=momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
     raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {name!r}")
 
 
@@ -171,6 +170,7 @@ class _CapturedStep:
                 loss.backward()
                 opt.step()
                 self.losses.append(loss.detach())
+                del loss  # keep no autograd graph alive into the capture
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         opt.zero_grad(set_to_none=True)
@@ -215,7 +215,8 @@ def train_autoencoder(
     its target. ``lr_decay_every`` multiplies the learning rate by ``lr_decay`` every that many steps.
 
     ``cuda_graph=True`` (CUDA only) replays each full-size step as a captured CUDA graph: the same arithmetic, several
-    times faster for small networks, whose eager steps are bound by Python and kernel launches.
+    times faster for small networks, whose eager steps are bound by Python and kernel launches. The learning rate is
+    part of the captured step, so a change of rate captures the step again (a few times per run at most).
 
     ``on_epoch_end(state)`` is called after every epoch with the step count, the history and the optimizer's and
     random generators' states; passing such a ``state`` back as ``resume`` (with the model's weights restored by the
@@ -243,7 +244,7 @@ def train_autoencoder(
         noise = make_noise(*noise)
     use_graph = cuda_graph and device.type == "cuda"
     model.to(device).train()
-    opt = _optimizer(optimizer, model.parameters(), lr, momentum, device, capturable=use_graph)
+    opt = _optimizer(optimizer, model.parameters(), lr, momentum, capturable=use_graph)
     generator = torch.Generator(device=device)
     generator.manual_seed(0 if seed is None else seed)
 
@@ -255,14 +256,13 @@ def train_autoencoder(
                 yield xb, (noise(xb, generator) if noise is not None else xb)
 
     def set_lr(value: float):
+        nonlocal captured
         if value == current_lr[0]:
             return
         current_lr[0] = value
         for group in opt.param_groups:
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(value)
-            else:
-                group["lr"] = value
+            group["lr"] = value
+        captured = None  # a captured step has the old rate baked in: capture again
 
     current_lr = [lr]
     history: dict[str, list[float]] = {"loss": []}

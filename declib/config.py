@@ -42,6 +42,19 @@ class Profile:
     mlp_train_size: int
     mlp_epochs: int
     min_mlp_test_acc: float
+    # --- autoencoders (notebook 03) ----------------------------------------------------------------------------
+    ae_epochs: int  # the 784→10→784 autoencoders
+    ae_bottlenecks: tuple[int, ...]
+    ae_sweep_epochs: int
+    # --- stacked autoencoder (notebook 04) and DEC (notebook 05) -----------------------------------------------
+    sae_schedule: str  # a name in declib.stacked.SCHEDULES
+    sae_layerwise: bool  # does DEC start from the layer-wise pretrained network (True) or end-to-end only (False)
+    sae_seeds: int
+    dec_seeds: int
+    dec_update_interval: int
+    dec_max_iter: int
+    min_sae_kmeans_acc: float
+    min_dec_acc: float
 
 
 PROFILES: dict[str, Profile] = {
@@ -56,6 +69,17 @@ PROFILES: dict[str, Profile] = {
         mlp_train_size=60_000,
         mlp_epochs=20,
         min_mlp_test_acc=0.975,
+        ae_epochs=50,
+        ae_bottlenecks=(2, 5, 10, 32, 64),
+        ae_sweep_epochs=20,
+        sae_schedule="full",
+        sae_layerwise=False,
+        sae_seeds=3,
+        dec_seeds=5,
+        dec_update_interval=140,
+        dec_max_iter=20_000,
+        min_sae_kmeans_acc=0.85,
+        min_dec_acc=0.88,
     ),
     "fast": Profile(
         name="fast",
@@ -68,6 +92,17 @@ PROFILES: dict[str, Profile] = {
         mlp_train_size=10_000,
         mlp_epochs=3,
         min_mlp_test_acc=0.90,
+        ae_epochs=10,
+        ae_bottlenecks=(2, 10, 32),
+        ae_sweep_epochs=5,
+        sae_schedule="fast",
+        sae_layerwise=False,
+        sae_seeds=1,
+        dec_seeds=1,
+        dec_update_interval=50,
+        dec_max_iter=1_500,
+        min_sae_kmeans_acc=0.50,
+        min_dec_acc=0.50,
     ),
 }
 

@@ -1,0 +1,206 @@
+"""The course's pipeline, end to end: the stages the notebooks build one by one, run in a row for several seeds.
+
+k-means on pixels → 784→10→784 autoencoder + k-means → deep (stacked) autoencoder + k-means → DEC → IDEC.
+
+Every stage sees ``X`` only; the labels ``y`` are used to score. :func:`reproduce` writes ``results.json`` and the
+figures into an output folder and keeps a progress file there, so an interrupted run (Ctrl-C) resumes with the
+stages it had not finished; pretrained weights come from :mod:`declib.cache`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__, config
+from .autoencoder import Autoencoder, encode, train_autoencoder
+from .data import load_mnist, subset
+from .dec import DEC
+from .kmeans import KMeans
+from .metrics import scores
+from .stacked import SCHEDULES, pretrained_autoencoder
+
+__all__ = ["STAGES", "load_profile_data", "train_small_autoencoder", "reproduce", "summarise", "format_table"]
+
+STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC"]
+
+
+def load_profile_data(P: config.Profile) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 digits (full profile) or the profile's stratified subset (seed 0, the same for every stage)."""
+    X, y = load_mnist("all")
+    return subset(X, y, P.n_samples, seed=0)
+
+
+def train_small_autoencoder(X, P: config.Profile, seed: int, device=None, progress: bool = False,
+                            code: int = 10, linear: bool = False) -> tuple[Autoencoder, dict]:
+    """The 784→code→784 autoencoder of notebook 03: linear code, sigmoid reconstruction (identity when
+    ``linear``), Adam, ``P.ae_epochs`` epochs."""
+    model = Autoencoder([X.shape[1], code], embedding_activation="identity",
+                        output_activation="identity" if linear else "sigmoid", seed=seed)
+    history = train_autoencoder(model, X, epochs=P.ae_epochs, batch_size=256, lr=3e-3 if linear else 1e-3,
+                                device=device, seed=seed, progress=progress,
+                                cuda_graph=torch.device(config.resolve_device(device)).type == "cuda")
+    return model, history
+
+
+def _kmeans_scores(Z, y, seed, device, n_init=20):
+    km = KMeans(10, n_init=n_init, seed=seed, device=device, keep_history=False).fit(Z)
+    return km, scores(y, km.labels_)
+
+
+def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, progress: bool = True) -> None:
+    """Run every stage not in ``done`` for one seed; ``record(stage, result)`` stores each finished stage."""
+    device = config.resolve_device(device)
+    if STAGES[0] not in done:
+        t = time.perf_counter()
+        km, s = _kmeans_scores(X, y, seed, device, n_init=10)
+        record(STAGES[0], {**s, "seconds": time.perf_counter() - t})
+    if STAGES[1] not in done:
+        t = time.perf_counter()
+        ae, _ = train_small_autoencoder(X, P, seed, device, progress)
+        _, s = _kmeans_scores(encode(ae, X), y, seed, device)
+        record(STAGES[1], {**s, "seconds": time.perf_counter() - t})
+    if any(stage not in done for stage in STAGES[2:]):
+        t = time.perf_counter()
+        sae, info = pretrained_autoencoder(X, P.sae_schedule, seed=seed, device=device, progress=progress,
+                                           layerwise=P.sae_layerwise)
+        trained_s = time.perf_counter() - t
+        if STAGES[2] not in done:
+            km, s = _kmeans_scores(encode(sae, X), y, seed, device)
+            record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
+                               "train_seconds": trained_s})
+        for stage, idec in ((STAGES[3], False), (STAGES[4], True)):
+            if stage in done:
+                continue
+            net = copy.deepcopy(sae)
+            model = DEC(net.encoder, 10, decoder=net.decoder if idec else None)
+            fit = dict(optimizer="adam", lr=1e-3) if idec else dict(optimizer="sgd", lr=0.01)
+            model.fit(X, y, update_interval=P.dec_update_interval, max_iter=P.dec_max_iter, tol=0.001, seed=seed,
+                      device=device, progress=progress, **fit)
+            result = {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
+                      "cluster_sizes": np.bincount(model.labels_, minlength=10).tolist()}
+            if seed == 0:  # what the figures need, so they cost no second run
+                idx = np.random.default_rng(0).choice(len(X), size=min(5000, len(X)), replace=False)
+                Z = model.embed(X[idx])
+                Zc = Z - Z.mean(0)
+                Z2 = Zc @ np.linalg.svd(Zc, full_matrices=False)[2][:2].T
+                result.update(labels=model.labels_.tolist(), embedding_2d=Z2.round(4).tolist(),
+                              embedding_idx=idx.tolist())
+            record(stage, result)
+
+
+def summarise(per_seed: dict[str, list[dict]]) -> dict:
+    """Mean and standard deviation over seeds of acc, NMI, ARI and seconds for every stage."""
+    out = {}
+    for stage in STAGES:
+        runs = per_seed.get(stage, [])
+        if not runs:
+            continue
+        out[stage] = {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs])),
+                          "values": [float(r[m]) for r in runs]} for m in ("acc", "nmi", "ari", "seconds")}
+    return out
+
+
+def collapsed_seeds(per_seed: dict[str, list[dict]], stage: str, y: np.ndarray) -> int:
+    """Seeds whose clustering merged two digits: some cluster holds more than 1.5 × the largest digit class."""
+    limit = 1.5 * np.bincount(y).max()
+    return int(sum(1 for r in per_seed.get(stage, []) if max(r["cluster_sizes"]) > limit))
+
+
+def format_table(summary: dict) -> str:
+    """A Markdown table: stage, accuracy, NMI, ARI, seconds (mean ± std over seeds)."""
+    lines = ["| stage | accuracy | NMI | ARI | seconds |", "| --- | --- | --- | --- | --- |"]
+    for stage, m in summary.items():
+        cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in ("acc", "nmi", "ari")]
+        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {m['seconds']['mean']:.1f} ± {m['seconds']['std']:.1f} |")
+    return "\n".join(lines)
+
+
+def _atomic_json(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _figures(out: Path, y, dec_run: dict) -> list[str]:
+    """The confusion matrix of DEC's first seed and the 2-D PCA projection of its embedding."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from .metrics import mapped_confusion_matrix
+    from .plots import confusion_heatmap, embedding_scatter
+
+    matrix, classes, order = mapped_confusion_matrix(y, np.array(dec_run["labels"]))
+    fig = confusion_heatmap(matrix, classes, order, title=f"DEC on {len(y):,} MNIST digits (seed 0)")
+    fig.savefig(out / "confusion_dec.png", dpi=110)
+    idx = np.array(dec_run["embedding_idx"])
+    fig = embedding_scatter(np.array(dec_run["embedding_2d"]), y[idx], title="DEC embedding (PCA of z, seed 0)")
+    fig.savefig(out / "embedding_dec.png", dpi=110)
+    plt.close("all")
+    return ["confusion_dec.png", "embedding_dec.png"]
+
+
+def reproduce(profile: str | None = None, seeds: int | None = None, device="auto", out: str | os.PathLike = "results",
+              progress: bool = True, figures: bool = True) -> dict:
+    """Run the whole pipeline for ``seeds`` seeds and write ``results.json`` (and figures) into ``out``."""
+    P = config.profile(profile)
+    seeds = P.dec_seeds if seeds is None else seeds
+    device = config.resolve_device(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    X, y = load_profile_data(P)
+    settings = {"profile": P.name, "seeds": seeds, "n_samples": int(len(y)), "device": str(device),
+                "sae_schedule": SCHEDULES[P.sae_schedule].__dict__, "sae_layerwise": P.sae_layerwise,
+                "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": 0.001}
+    progress_file = out / "progress.json"
+    state = json.loads(progress_file.read_text()) if progress_file.exists() else {}
+    if state.get("settings") != settings:
+        state = {"settings": settings, "runs": {}}
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=seeds * len(STAGES), desc="reproduce", unit="stage", disable=not progress)
+    for seed in range(seeds):
+        runs = state["runs"].setdefault(str(seed), {})
+        bar.update(len(runs))
+
+        def record(stage, result, runs=runs):
+            runs[stage] = result
+            _atomic_json(progress_file, state)
+            bar.update(1)
+            bar.set_postfix_str(f"seed {seed}: {stage} acc {result['acc']:.3f}")
+
+        run_seed(X, y, P, seed, device, runs, record, progress=False)
+    bar.close()
+    per_seed = {stage: [state["runs"][str(s)][stage] for s in range(seeds)] for stage in STAGES}
+    first_dec = per_seed["DEC"][0]
+    per_seed = {stage: [{k: v for k, v in r.items() if k not in ("labels", "embedding_2d", "embedding_idx")}
+                        for r in runs] for stage, runs in per_seed.items()}
+    summary = summarise(per_seed)
+    result = {
+        "settings": settings,
+        "summary": summary,
+        "per_seed": per_seed,
+        "collapsed_seeds": {s: collapsed_seeds(per_seed, s, y) for s in ("DEC", "IDEC")},
+        "wall_seconds": time.perf_counter() - t0,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "cpu_count": os.cpu_count(),
+        "versions": {"declib": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "table": format_table(summary),
+    }
+    if figures:
+        result["figures"] = _figures(out, y, first_dec)
+    _atomic_json(out / "results.json", result)
+    return result
