@@ -25,7 +25,7 @@ from torch import nn
 from .config import resolve_device
 
 __all__ = ["Autoencoder", "gaussian_noise", "masking_noise", "dropout_noise", "make_noise", "train_autoencoder",
-           "reconstruction_mse", "encode", "psnr", "as_numpy_mlp"]
+           "reconstruction_mse", "encode", "psnr", "as_numpy_mlp", "decode_point", "denoise"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.01),
@@ -373,3 +373,28 @@ def as_numpy_mlp(model: Autoencoder):
                       W2=dec.weight.detach().cpu().double().numpy().T.copy(),
                       b2=dec.bias.detach().cpu().double().numpy().copy())
     return mlp
+
+
+@torch.no_grad()
+def decode_point(model: Autoencoder, z) -> np.ndarray:
+    """The decoder's image for one code ``z`` (length = code size), as a side × side array."""
+    device = next(model.parameters()).device
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device).reshape(1, -1)
+    if z.shape[1] != model.dims[-1]:
+        raise ValueError(f"z: expected {model.dims[-1]} numbers (the code size), got {z.shape[1]}")
+    model.eval()
+    img = model.decode(z).cpu().numpy().reshape(-1)
+    side = int(round(np.sqrt(img.size)))
+    return img.reshape(side, side) if side * side == img.size else img
+
+
+@torch.no_grad()
+def denoise(model: Autoencoder, X, sigma: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Corrupt ``X`` with clipped Gaussian noise of level σ (seeded) and reconstruct it: ``(noisy, denoised)``."""
+    device = next(model.parameters()).device
+    X = _as_data(X, device)
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    noisy = gaussian_noise(X, sigma, g)
+    model.eval()
+    return noisy.cpu().numpy(), model(noisy).clamp(0, 1).cpu().numpy()

@@ -46,6 +46,7 @@ class Profile:
     ae_epochs: int  # the 784→10→784 autoencoders
     ae_bottlenecks: tuple[int, ...]
     ae_sweep_epochs: int
+    min_ae_codes_acc: float  # k-means on the 784→10→784 codes
     # --- stacked autoencoder (notebook 04) and DEC (notebook 05) -----------------------------------------------
     sae_schedule: str  # a name in declib.stacked.SCHEDULES
     sae_layerwise: bool  # does DEC start from the layer-wise pretrained network (True) or end-to-end only (False)
@@ -69,9 +70,10 @@ PROFILES: dict[str, Profile] = {
         mlp_train_size=60_000,
         mlp_epochs=20,
         min_mlp_test_acc=0.975,
-        ae_epochs=50,
+        ae_epochs=30,
         ae_bottlenecks=(2, 5, 10, 32, 64),
         ae_sweep_epochs=20,
+        min_ae_codes_acc=0.48,
         sae_schedule="full",
         sae_layerwise=False,
         sae_seeds=3,
@@ -92,9 +94,10 @@ PROFILES: dict[str, Profile] = {
         mlp_train_size=10_000,
         mlp_epochs=3,
         min_mlp_test_acc=0.90,
-        ae_epochs=10,
+        ae_epochs=20,
         ae_bottlenecks=(2, 10, 32),
         ae_sweep_epochs=5,
+        min_ae_codes_acc=0.35,
         sae_schedule="fast",
         sae_layerwise=False,
         sae_seeds=1,

@@ -45,7 +45,7 @@ def train_small_autoencoder(X, P: config.Profile, seed: int, device=None, progre
     ``linear``), Adam, ``P.ae_epochs`` epochs."""
     model = Autoencoder([X.shape[1], code], embedding_activation="identity",
                         output_activation="identity" if linear else "sigmoid", seed=seed)
-    history = train_autoencoder(model, X, epochs=P.ae_epochs, batch_size=256, lr=3e-3 if linear else 1e-3,
+    history = train_autoencoder(model, X, epochs=P.ae_epochs, batch_size=256, lr=3e-3,
                                 device=device, seed=seed, progress=progress,
                                 cuda_graph=torch.device(config.resolve_device(device)).type == "cuda")
     return model, history

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["image_grid", "confusion_heatmap", "curves", "embedding_scatter", "kmeans_step",
-           "descent_path"]
+           "descent_path", "network_diagram"]
 
 
 def image_grid(
@@ -145,5 +145,28 @@ def descent_path(f, path: np.ndarray, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), title:
     ax.plot(shown[:, 0], shown[:, 1], "o-", color="crimson", ms=3, lw=1)
     ax.plot(*path[0], "ks", ms=6)
     ax.set(xlim=xlim, ylim=ylim, title=title, xlabel="$w_1$", ylabel="$w_2$")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def network_diagram(dims: Sequence[int], title: str = "Autoencoder", ax=None):
+    """Layers as bars whose heights grow with the log of their width: encoder, code (highlighted), mirrored decoder."""
+    widths = list(dims) + list(dims[-2::-1])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * len(widths) + 1, 3))
+    top = np.log2(max(widths) + 1)
+    code_at = len(dims) - 1
+    for k, w in enumerate(widths):
+        h = np.log2(w + 1) / top
+        color = "tab:red" if k == code_at else ("tab:blue" if k < code_at else "tab:green")
+        ax.add_patch(plt.Rectangle((k - 0.3, -h / 2), 0.6, h, color=color, alpha=0.75))
+        ax.text(k, -h / 2 - 0.08, str(w), ha="center", va="top", fontsize=9)
+        if k:
+            ax.annotate("", xy=(k - 0.32, 0), xytext=(k - 0.68, 0), arrowprops=dict(arrowstyle="->", lw=1))
+    ax.text(code_at, 0.58, "code z", ha="center", color="tab:red")
+    ax.text(code_at / 2, 0.58, "encoder", ha="center", color="tab:blue")
+    ax.text(code_at + (len(widths) - 1 - code_at) / 2, 0.58, "decoder", ha="center", color="tab:green")
+    ax.set(xlim=(-0.6, len(widths) - 0.4), ylim=(-0.75, 0.7), title=title)
+    ax.axis("off")
     ax.figure.tight_layout()
     return ax.figure

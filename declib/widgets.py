@@ -14,7 +14,7 @@ import numpy as np
 
 from . import plots
 
-__all__ = ["kmeans_stepper", "learning_rate_explorer"]
+__all__ = ["kmeans_stepper", "learning_rate_explorer", "code_explorer", "noise_explorer"]
 
 
 def kmeans_stepper(X2: np.ndarray, history: dict) -> widgets.interactive:
@@ -55,3 +55,51 @@ def learning_rate_explorer(f, grad, x0, lr: float = 0.05, steps: int = 30, xlim=
     slider = widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.05, description="η",
                                     continuous_update=False, readout_format=".3g")
     return widgets.interactive(show, learning_rate=slider)
+
+
+def code_explorer(model, Z2: np.ndarray, labels: np.ndarray) -> widgets.interactive:
+    """Two sliders pick a point in a 2-d code space; the figure shows where it lies among the digits' codes and
+    what the decoder makes of it (:func:`declib.autoencoder.decode_point`). ``.result`` is the decoded image."""
+    from .autoencoder import decode_point
+
+    Z2 = np.asarray(Z2)
+    if Z2.ndim != 2 or Z2.shape[1] != 2 or model.dims[-1] != 2:
+        raise ValueError(f"Z2: expected the (n, 2) codes of a model with a 2-d code, got {Z2.shape}")
+    lo, hi = np.percentile(Z2, 1, axis=0), np.percentile(Z2, 99, axis=0)
+
+    def show(z1: float, z2: float) -> np.ndarray:
+        image = decode_point(model, [z1, z2])
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1.4, 1]})
+        plots.embedding_scatter(Z2, labels, "2-d codes of test digits", ax=axes[0], xlabel="$z_1$", ylabel="$z_2$")
+        axes[0].plot([z1], [z2], "k*", ms=18)
+        axes[1].imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        axes[1].set(title=f"decoded z = ({z1:.2f}, {z2:.2f})")
+        axes[1].axis("off")
+        plt.show()
+        return image
+
+    def slider(k: int, name: str) -> widgets.FloatSlider:
+        return widgets.FloatSlider(value=float(np.median(Z2[:, k])), min=float(lo[k]), max=float(hi[k]),
+                                   step=float(hi[k] - lo[k]) / 100, description=name, continuous_update=False)
+
+    return widgets.interactive(show, z1=slider(0, "z₁"), z2=slider(1, "z₂"))
+
+
+def noise_explorer(model, X: np.ndarray, n_show: int = 8) -> widgets.interactive:
+    """A noise-level slider: clean, noisy (Gaussian σ, clipped) and denoised rows for ``n_show`` digits
+    (:func:`declib.autoencoder.denoise`). ``.result`` is the PSNR of the denoised digits in dB."""
+    from .autoencoder import denoise, psnr
+
+    X = np.asarray(X)[:n_show]
+
+    def show(sigma: float) -> float:
+        noisy, clean_hat = denoise(model, X, sigma)
+        value = psnr(X, clean_hat)
+        plots.image_grid(np.concatenate([X, noisy, clean_hat]), ncols=len(X),
+                         title=f"clean / noisy (σ = {sigma:.2f}, PSNR {psnr(X, noisy):.1f} dB) / "
+                               f"denoised (PSNR {value:.1f} dB)")
+        plt.show()
+        return value
+
+    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="σ", continuous_update=False)
+    return widgets.interactive(show, sigma=slider)

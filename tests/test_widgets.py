@@ -47,3 +47,37 @@ def test_learning_rate_explorer_follows_the_slider():
     w.children[0].value = 0.5  # 1 − 0.5·20 = −9: diverges
     assert good < 0.01 < 1.0 < slow and w.result > 1e3  # 2.25·0.9^60 ≈ 0.004 after 30 steps at η = 0.05
     plt.close("all")
+
+
+def test_code_explorer_decodes_the_chosen_point():
+    from declib.autoencoder import Autoencoder, decode_point
+    from declib.widgets import code_explorer
+
+    model = Autoencoder([16, 2], output_activation="sigmoid", seed=0)
+    Z2 = np.random.default_rng(0).normal(size=(50, 2))
+    w = code_explorer(model, Z2, np.arange(50) % 3)
+    w.children[0].value = float(np.percentile(Z2[:, 0], 90))
+    np.testing.assert_allclose(w.result, decode_point(model, [w.children[0].value, w.children[1].value]))
+    assert w.result.shape == (4, 4)
+    with pytest.raises(ValueError, match="z: expected 2 numbers"):
+        decode_point(model, [0.0, 1.0, 2.0])
+    plt.close("all")
+
+
+def test_noise_explorer_reports_psnr_that_falls_with_noise():
+    from declib.autoencoder import Autoencoder
+    from declib.widgets import noise_explorer
+
+    model = Autoencoder([16, 16], activation="identity", seed=0)
+    with __import__("torch").no_grad():
+        model.encoder[0].weight.copy_(__import__("torch").eye(16))
+        model.encoder[0].bias.zero_()
+        model.decoder[0].weight.copy_(__import__("torch").eye(16))
+        model.decoder[0].bias.zero_()  # the identity map: denoised = noisy
+    X = np.random.default_rng(0).uniform(size=(8, 16)).astype(np.float32)
+    w = noise_explorer(model, X)
+    w.children[0].value = 0.1
+    low_noise = w.result
+    w.children[0].value = 0.8
+    assert low_noise > w.result > 0
+    plt.close("all")
