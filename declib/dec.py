@@ -127,11 +127,12 @@ class DEC(nn.Module):
 
     def fit(self, X, y=None, *, n_init: int = 20, batch_size: int = 256, lr: float = 0.01, optimizer: str = "sgd",
             momentum: float = 0.9, update_interval: int = 140, tol: float = 0.001, max_iter: int = 20_000,
-            device=None, seed: int = 0, progress: bool = True, init_centroids=None) -> "DEC":
+            device=None, seed: int = 0, progress: bool = True, init_centroids=None, callback=None) -> "DEC":
         """Initialise μ by k-means (``n_init`` restarts) on the embedding, then train on KL(P‖Q).
 
         ``init_centroids`` (K × D) skips the k-means and starts from the given centroids. ``y`` is used for
-        reporting only (accuracy/NMI in ``history_``), never for training.
+        reporting only (accuracy/NMI in ``history_``), never for training. ``callback(iteration, model)`` is called
+        at every refresh of P (e.g. to record the embedding over training time).
         """
         t0 = time.perf_counter()
         device = resolve_device(device)
@@ -195,6 +196,8 @@ class DEC(nn.Module):
                     history["acc"].append(cluster_accuracy(y, lab))
                     history["nmi"].append(nmi(y, lab))
                     bar.set_postfix(acc=f"{history['acc'][-1]:.3f}", changed=f"{changed:.4f}")
+                if callback is not None:
+                    callback(it, self)
                 if (it > 0 and changed < tol) or it >= max_iter:
                     break
             if pos + batch_size > n:

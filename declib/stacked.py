@@ -171,7 +171,8 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
     model = StackedAutoencoder(dims, init_std=schedule.init_std, seed=seed)
     state = cache.load_checkpoint(path, key) if use_cache else None
     info = {"key": key, "path": str(path), "from_cache": False, "layer_histories": [], "finetune_history": None,
-            "seconds": {}}
+            "seconds": {}, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+            "snapshot_idx": None, "snapshot_after_layerwise": None}
     if state is not None:
         model.load_state_dict(state["model"])
         info.update(state["info"])
@@ -197,6 +198,11 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
                 save("layers", {"layers_done": l + 1})
 
             pretrain_layerwise(model, X, schedule, device, seed, progress, cuda_graph, done_layers, layer_done)
+            # a small snapshot of the embedding before fine-tuning, for the notebooks' before/after figures
+            idx = np.random.default_rng(0).choice(len(X), size=min(3000, len(X)), replace=False)
+            info["snapshot_idx"] = idx.tolist()
+            sample = X[torch.from_numpy(idx)] if isinstance(X, torch.Tensor) else np.asarray(X)[idx]
+            info["snapshot_after_layerwise"] = encode(model, sample, device=device).tolist()
         save("finetune", {"resume": None})
     t = time.perf_counter()
     last_save = [time.perf_counter()]

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import plots
 
-__all__ = ["kmeans_stepper", "learning_rate_explorer", "code_explorer", "noise_explorer"]
+__all__ = ["kmeans_stepper", "learning_rate_explorer", "code_explorer", "noise_explorer", "frame_slider"]
 
 
 def kmeans_stepper(X2: np.ndarray, history: dict) -> widgets.interactive:
@@ -103,3 +103,24 @@ def noise_explorer(model, X: np.ndarray, n_show: int = 8) -> widgets.interactive
 
     slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="σ", continuous_update=False)
     return widgets.interactive(show, sigma=slider)
+
+
+def frame_slider(frames: list[np.ndarray], labels: np.ndarray, titles: list[str]) -> widgets.interactive:
+    """A slider over 2-d embeddings recorded during training (one scatter per frame, coloured by ``labels``).
+
+    ``.result`` is the index of the frame shown.
+    """
+    if not frames or len(frames) != len(titles):
+        raise ValueError(f"frames and titles: expected the same non-zero number, got {len(frames)} and {len(titles)}")
+    lims = np.percentile(np.concatenate(frames), [1, 99], axis=0)
+    pad = 0.1 * (lims[1] - lims[0])
+
+    def show(frame: int) -> int:
+        fig = plots.embedding_scatter(frames[frame], labels, titles[frame], s=3)
+        ax = fig.axes[0]
+        ax.set(xlim=(lims[0, 0] - pad[0], lims[1, 0] + pad[0]), ylim=(lims[0, 1] - pad[1], lims[1, 1] + pad[1]))
+        plt.show()
+        return frame
+
+    slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="refresh", continuous_update=False)
+    return widgets.interactive(show, frame=slider)

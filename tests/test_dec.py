@@ -116,3 +116,12 @@ def test_max_iter_is_respected():
     d = DEC(torch.nn.Linear(4, 2), 3).fit(X.astype(np.float32), max_iter=30, update_interval=20, tol=0.0,
                                           device="cpu", progress=False)
     assert d.n_iter_ == 30 and d.history_["iteration"] == [0, 20, 30]
+
+
+def test_callback_sees_every_refresh():
+    X, _ = make_blobs(n_samples=200, centers=3, n_features=4, random_state=4)
+    seen = []
+    torch.manual_seed(0)
+    DEC(torch.nn.Linear(4, 2), 3).fit(X.astype(np.float32), max_iter=40, update_interval=10, tol=0.0, device="cpu",
+                                      progress=False, callback=lambda it, m: seen.append(it))
+    assert seen == [0, 10, 20, 30, 40]

@@ -81,3 +81,15 @@ def test_noise_explorer_reports_psnr_that_falls_with_noise():
     w.children[0].value = 0.8
     assert low_noise > w.result > 0
     plt.close("all")
+
+
+def test_frame_slider_shows_the_chosen_frame():
+    from declib.widgets import frame_slider
+
+    frames = [np.random.default_rng(k).normal(size=(30, 2)) for k in range(3)]
+    w = frame_slider(frames, np.arange(30) % 3, ["a", "b", "c"])
+    w.children[0].value = 2
+    assert w.result == 2 and w.children[0].max == 2
+    with pytest.raises(ValueError, match="frames and titles"):
+        frame_slider(frames, np.arange(30), ["a"])
+    plt.close("all")
