@@ -1,0 +1,68 @@
+"""The main job, ``python -m declib reproduce``, in the fast profile (as CI runs it)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from declib import config
+from declib.pipeline import STAGES
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "declib", *args], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def fast_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    t = time.perf_counter()
+    proc = run("reproduce", "--profile", "fast", "--seeds", "1", "--out", str(out), "--no-progress", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads((out / "results.json").read_text()), proc.stdout, time.perf_counter() - t
+
+
+def test_fast_profile_meets_its_thresholds(fast_results):
+    out, result, stdout, seconds = fast_results
+    P = config.profile("fast")
+    s = result["summary"]
+    assert list(s) == STAGES
+    assert s["k-means on pixels"]["acc"]["mean"] >= P.min_kmeans_pixel_acc
+    assert s["AE 784-10-784 + k-means"]["acc"]["mean"] >= P.min_ae_codes_acc
+    assert s["deep AE + k-means"]["acc"]["mean"] >= P.min_sae_kmeans_acc
+    assert s["DEC"]["acc"]["mean"] >= P.min_dec_acc
+    assert s["DEC"]["acc"]["mean"] > s["deep AE + k-means"]["acc"]["mean"], "DEC must improve on its k-means start"
+    assert result["settings"]["n_samples"] == P.n_samples and result["versions"]["torch"]
+    assert (out / "confusion_dec.png").stat().st_size > 0 and (out / "embedding_dec.png").stat().st_size > 0
+    assert "| DEC |" in stdout
+    print(f"\nfast profile reproduce: {seconds:.0f} s\n{result['table']}")
+
+
+def test_rerun_resumes_from_the_saved_stages(fast_results):
+    out, result, _, seconds = fast_results
+    t = time.perf_counter()
+    proc = run("reproduce", "--profile", "fast", "--seeds", "1", "--out", str(out), "--no-progress", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert time.perf_counter() - t < seconds / 2  # every stage came from progress.json
+    again = json.loads((out / "results.json").read_text())
+    assert again["summary"]["DEC"]["acc"] == result["summary"]["DEC"]["acc"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["reproduce", "--seeds", "0"], "--seeds: expected a positive integer"),
+    (["reproduce", "--profile", "medium"], "invalid choice: 'medium'"),
+    (["reproduce", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["dance"], "invalid choice: 'dance'"),
+])
+def test_bad_options_exit_with_code_2(args, message):
+    proc = run(*args)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_help_explains_every_option():
+    proc = run("reproduce", "--help")
+    assert proc.returncode == 0
+    for option in ("--profile", "--seeds", "--device", "--out", "--no-progress"):
+        assert option in proc.stdout
