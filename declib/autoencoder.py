@@ -229,8 +229,7 @@ def train_autoencoder(
     device = resolve_device(device)
     X = _as_data(X, device)
     Xv = _as_data(X_val, device, "X_val") if X_val is not None else None
-    first = next(iter(model.parameters()), None)
-    if first is not None and getattr(model, "dims", [X.shape[1]])[0] != X.shape[1]:
+    if hasattr(model, "dims") and model.dims[0] != X.shape[1]:
         raise ValueError(f"X: expected {model.dims[0]} features (the model's input width), got {X.shape[1]}")
     n = X.shape[0]
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

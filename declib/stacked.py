@@ -218,7 +218,3 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
     save("done")
     return model.eval(), info
 
-
-def embed(model: StackedAutoencoder, X, device=None) -> np.ndarray:
-    """The 10-d embedding z = g(x) of every row of ``X`` (float32 NumPy)."""
-    return encode(model, X, device=device)
