@@ -20,6 +20,7 @@ writes straight into the deep network. Schedules are data (:data:`SCHEDULES`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -31,7 +32,8 @@ from . import cache
 from .autoencoder import Autoencoder, _as_data, encode, train_autoencoder
 from .config import resolve_device
 
-__all__ = ["Schedule", "SCHEDULES", "StackedAutoencoder", "pretrain_layerwise", "finetune", "pretrained_autoencoder"]
+__all__ = ["Schedule", "SCHEDULES", "StackedAutoencoder", "pretrain_layerwise", "finetune", "pretrained_autoencoder",
+           "fold_input_scale"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,11 @@ class Schedule:
 
     Optimisers are ``"sgd"`` (momentum 0.9) or ``"adam"``; ``lr_decay_every`` multiplies the learning rate by 0.1
     every that many steps of a stage (``None``: constant). ``init_std`` draws the weights from N(0, init_std²);
-    ``None`` keeps PyTorch's default U(−1/√fan_in, 1/√fan_in).
+    ``None`` keeps PyTorch's default U(−1/√fan_in, 1/√fan_in). ``input_scale`` s trains on s·x instead of x (the
+    DEC code feeds grey levels × 0.02, i.e. s = 5.1 for pixels in [0, 1]); afterwards s is folded into the first
+    and last layers (:func:`fold_input_scale`), so the network still takes and returns pixels in [0, 1] and its
+    embedding is unchanged. ``input_dropout`` is the corruption of the pixels themselves in layer pair 1 (the DEC
+    code uses 0: it drops only that pair's hidden units).
     """
 
     name: str
@@ -54,12 +60,26 @@ class Schedule:
     init_std: float | None = None
     finetune_optimizer: str | None = None  # defaults to optimizer
     finetune_lr: float | None = None  # defaults to lr
+    input_scale: float = 1.0  # pixels are multiplied by this while training (the paper: 0.02 per grey level)
+    input_dropout: float | None = None  # dropout on the pixels in layer pair 1 (None: the same as ``dropout``)
+
+    def key_fields(self) -> dict:
+        """The fields that name the trained weights in the cache. Fields still at their defaults are left out, so
+        adding a field with a default keeps existing cache entries valid."""
+        d = asdict(self)
+        for name in ("input_scale", "input_dropout"):
+            if d[name] == Schedule.__dataclass_fields__[name].default:
+                del d[name]
+        return d
 
 
 SCHEDULES: dict[str, Schedule] = {
     # Xie et al. (2016), section 4.3: minibatch 256, SGD lr 0.1 divided by 10 every 20,000 iterations, 50,000
-    # iterations per layer, 100,000 for fine-tuning, weights from N(0, 0.01²), dropout 0.2 (momentum 0.9, as Caffe).
-    "paper": Schedule("paper", "sgd", 0.1, 256, 50_000, 100_000, 20_000, 0.2, 0.01),
+    # iterations per layer, 100,000 for fine-tuning, weights from N(0, 0.01²), dropout 0.2, momentum 0.9; and, as
+    # in the authors' code (github.com/piiswrong/dec): pixels × 0.02 per grey level, no dropout on the pixels in
+    # layer pair 1, Caffe's Euclidean loss ½·mean((x̂ − x)²) — so its lr 0.1 is lr 0.05 on our mean squared error.
+    "paper": Schedule("paper", "sgd", 0.05, 256, 50_000, 100_000, 20_000, 0.2, 0.01, input_scale=255 * 0.02,
+                      input_dropout=0.0),
     # declib's full-profile schedule: short greedy stages, then fine-tuning with a large SGD step (lr 1.0, momentum
     # 0.9, 300 epochs of 70,000 digits, as the best-known reimplementation's end-to-end pretraining).
     "full": Schedule("full", "sgd", 0.1, 256, 5_000, 82_000, None, 0.2, None, "sgd", 1.0),
@@ -85,14 +105,18 @@ class StackedAutoencoder(Autoencoder):
         dec = [m for m in self.decoder if isinstance(m, nn.Linear)][::-1]
         return enc, dec
 
-    def layer_autoencoder(self, l: int, dropout: float) -> nn.Sequential:
-        """The denoising autoencoder of layer pair ``l`` (0-based), sharing its weights with this network."""
+    def layer_autoencoder(self, l: int, dropout: float, input_dropout: float | None = None) -> nn.Sequential:
+        """The denoising autoencoder of layer pair ``l`` (0-based), sharing its weights with this network.
+
+        ``dropout`` corrupts the pair's input and its hidden units; ``input_dropout``, when given, replaces it for
+        the input."""
         enc, dec = self.linears()
         if not 0 <= l < len(enc):
             raise ValueError(f"l: expected a layer pair in [0, {len(enc) - 1}], got {l}")
         last, first = l == len(enc) - 1, l == 0
         return nn.Sequential(
-            nn.Dropout(dropout), enc[l], nn.Identity() if last else nn.ReLU(),
+            nn.Dropout(dropout if input_dropout is None else input_dropout), enc[l],
+            nn.Identity() if last else nn.ReLU(),
             nn.Dropout(dropout), dec[l], nn.Identity() if first else nn.ReLU(),
         )
 
@@ -126,7 +150,7 @@ def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=
     for l in range(start_layer, n_pairs):
         torch.manual_seed(seed * 1000 + l)  # dropout masks come from the global generator
         codes = model.encode_prefix(X, l)
-        layer = model.layer_autoencoder(l, schedule.dropout)
+        layer = model.layer_autoencoder(l, schedule.dropout, schedule.input_dropout if l == 0 else None)
         h = train_autoencoder(layer, codes, iterations=schedule.layer_iters, batch_size=schedule.batch_size,
                               lr=schedule.lr, optimizer=schedule.optimizer, lr_decay_every=schedule.lr_decay_every,
                               device=device, seed=seed * 1000 + l, progress=progress, cuda_graph=cuda_graph)
@@ -150,6 +174,23 @@ def finetune(model: StackedAutoencoder, X, schedule: Schedule, device=None, seed
                              resume=resume)
 
 
+@torch.no_grad()
+def fold_input_scale(model: StackedAutoencoder, scale: float) -> StackedAutoencoder:
+    r"""Fold an input scale s into the weights, in place: a network trained on s·x becomes one on x.
+
+    With :math:`W_1 \leftarrow s W_1` the first layer computes :math:`(s W_1) x = W_1 (s x)`, so every code and
+    the embedding are unchanged; with :math:`(W_L, b_L) \leftarrow (W_L, b_L) / s` the linear reconstruction comes
+    back in pixel units: the new network's output is the old one's divided by s.
+    """
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale: expected a finite number > 0, got {scale!r}")
+    enc, dec = model.linears()
+    enc[0].weight.mul_(scale)
+    dec[0].weight.div_(scale)
+    dec[0].bias.div_(scale)
+    return model
+
+
 def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, dims=(784, 500, 500, 2000, 10),
                            device=None, use_cache: bool = True, progress: bool = True, cuda_graph: bool | None = None,
                            layerwise: bool = True, checkpoint_seconds: float = 60.0
@@ -160,12 +201,13 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
     Progress is saved after every pretrained layer and, during fine-tuning, after an epoch at most every
     ``checkpoint_seconds``, so an interrupted run resumes from the last saved epoch. ``cuda_graph`` defaults to True on CUDA. ``layerwise=False`` skips the greedy stage (end-to-end
     training only, for comparison). Returns ``(model, info)`` with the histories, timings and whether the weights
-    came from the cache.
+    came from the cache. Losses in the histories are in training units: with an ``input_scale`` s ≠ 1 the squared
+    errors are s² times those on pixels in [0, 1].
     """
     schedule = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
     device = resolve_device(device)
     cuda_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
-    key = cache.make_key(kind="stacked-autoencoder", dims=list(dims), schedule=asdict(schedule), seed=seed,
+    key = cache.make_key(kind="stacked-autoencoder", dims=list(dims), schedule=schedule.key_fields(), seed=seed,
                          layerwise=layerwise, data=cache.data_fingerprint(X))
     path = cache.weights_dir() / f"sae-{schedule.name}-s{seed}-{key}.pt"
     model = StackedAutoencoder(dims, init_std=schedule.init_std, seed=seed)
@@ -185,6 +227,9 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
             cache.save_checkpoint(path, {"key": key, "stage": stage, "model": model.state_dict(), "info": info,
                                          **(extra or {})})
 
+    Xt = _as_data(X, device)  # the training data: pixels × input_scale
+    if schedule.input_scale != 1.0:
+        Xt = Xt * schedule.input_scale
     done_layers = state["layers_done"] if state is not None and state["stage"] == "layers" else 0
     resume = state.get("resume") if state is not None and state["stage"] == "finetune" else None
     if state is None or state["stage"] == "layers":
@@ -197,11 +242,11 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
                 t[0] = time.perf_counter()
                 save("layers", {"layers_done": l + 1})
 
-            pretrain_layerwise(model, X, schedule, device, seed, progress, cuda_graph, done_layers, layer_done)
+            pretrain_layerwise(model, Xt, schedule, device, seed, progress, cuda_graph, done_layers, layer_done)
             # a small snapshot of the embedding before fine-tuning, for the notebooks' before/after figures
             idx = np.random.default_rng(0).choice(len(X), size=min(3000, len(X)), replace=False)
             info["snapshot_idx"] = idx.tolist()
-            sample = X[torch.from_numpy(idx)] if isinstance(X, torch.Tensor) else np.asarray(X)[idx]
+            sample = Xt[torch.from_numpy(idx).to(device)]
             info["snapshot_after_layerwise"] = encode(model, sample, device=device).tolist()
         save("finetune", {"resume": None})
     t = time.perf_counter()
@@ -212,9 +257,11 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
             save("finetune", {"resume": state_})
             last_save[0] = time.perf_counter()
 
-    info["finetune_history"] = finetune(model, X, schedule, device, seed, progress, cuda_graph,
+    info["finetune_history"] = finetune(model, Xt, schedule, device, seed, progress, cuda_graph,
                                         on_epoch_end=epoch_done if use_cache else None, resume=resume)
     info["seconds"]["finetune"] = time.perf_counter() - t
+    if schedule.input_scale != 1.0:
+        fold_input_scale(model, schedule.input_scale)  # from here on it takes and returns pixels in [0, 1]
     save("done")
     return model.eval(), info
 

@@ -1,9 +1,12 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from declib import cache
-from declib.stacked import SCHEDULES, Schedule, StackedAutoencoder, pretrain_layerwise, pretrained_autoencoder
+from declib.stacked import (SCHEDULES, Schedule, StackedAutoencoder, fold_input_scale, pretrain_layerwise,
+                            pretrained_autoencoder)
 
 TINY = Schedule("tiny", "adam", 1e-2, 32, layer_iters=6, finetune_iters=12, lr_decay_every=None)
 DIMS = (20, 12, 8, 3)
@@ -38,8 +41,57 @@ def test_layerwise_pretraining_trains_every_pair_in_place(data):
 
 def test_schedules_are_data():
     paper = SCHEDULES["paper"]
-    assert (paper.batch_size, paper.lr, paper.layer_iters, paper.finetune_iters, paper.lr_decay_every,
-            paper.dropout, paper.init_std, paper.optimizer) == (256, 0.1, 50_000, 100_000, 20_000, 0.2, 0.01, "sgd")
+    assert (paper.batch_size, paper.layer_iters, paper.finetune_iters, paper.lr_decay_every,
+            paper.dropout, paper.init_std, paper.optimizer) == (256, 50_000, 100_000, 20_000, 0.2, 0.01, "sgd")
+    # Caffe's Euclidean loss is ½·mean squared error: its lr 0.1 is 0.05 on ours; grey levels × 0.02
+    assert paper.lr == pytest.approx(0.1 / 2) and paper.input_scale == pytest.approx(255 * 0.02)
+    assert paper.input_dropout == 0.0
+
+
+def test_cache_keys_of_existing_schedules_did_not_change(data):
+    """Fields added later with a default leave the key of a schedule that does not use them as it was, so weights
+    already in users' caches stay valid (keys computed before input_scale and input_dropout existed)."""
+    from dataclasses import replace
+
+    def key(schedule):
+        return cache.make_key(kind="stacked-autoencoder", dims=list(DIMS), schedule=schedule.key_fields(), seed=1,
+                              layerwise=True, data=cache.data_fingerprint(data))
+
+    assert key(SCHEDULES["full"]) == "981f5a2322a66310"
+    assert key(SCHEDULES["fast"]) == "b238198e519b649c"
+    assert key(replace(SCHEDULES["full"], input_scale=2.0)) != key(SCHEDULES["full"])
+
+
+def test_first_pair_can_leave_the_pixels_uncorrupted():
+    sae = StackedAutoencoder(DIMS, seed=0)
+    first = sae.layer_autoencoder(0, 0.2, input_dropout=0.0)
+    assert first[0].p == 0.0 and first[3].p == 0.2
+    assert sae.layer_autoencoder(1, 0.2)[0].p == 0.2
+
+
+def test_folding_the_input_scale_keeps_the_embedding_and_rescales_the_output():
+    torch.manual_seed(0)
+    x = torch.rand(50, DIMS[0])
+    trained = StackedAutoencoder(DIMS, seed=3)
+    folded = fold_input_scale(copy.deepcopy(trained), 5.1)
+    with torch.no_grad():
+        assert torch.allclose(folded.encode(x), trained.encode(5.1 * x), rtol=1e-5, atol=1e-5)
+        assert torch.allclose(folded(x), trained(5.1 * x) / 5.1, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="scale: expected a finite number > 0"):
+        fold_input_scale(trained, 0.0)
+
+
+def test_training_on_scaled_pixels_returns_a_network_on_pixels(data):
+    from dataclasses import replace
+
+    from declib.autoencoder import reconstruction_mse
+
+    scaled = replace(TINY, name="tiny-scaled", input_scale=4.0, input_dropout=0.0)
+    model, info = pretrained_autoencoder(data, scaled, seed=0, dims=DIMS, device="cpu", progress=False,
+                                         use_cache=False)
+    # the history is in training units (pixels × 4, so squared errors × 16); the returned network is on pixels
+    trained_units = info["finetune_history"]["loss"][-1]
+    assert 0.5 < reconstruction_mse(model, data) * 16 / trained_units < 2.0
 
 
 def test_cache_reuses_weights_and_detects_corruption(data, tmp_path):
