@@ -28,8 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to train: auto picks CUDA, then MPS, then the CPU (default: auto)")
     rep.add_argument("--out", default="results", help="output folder for results.json and figures (default: results)")
     rep.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.set_defaults(subparser=rep)
     rep.set_defaults(subparser=rep)
+    pre = sub.add_parser(
+        "pretrain",
+        help="train the stacked autoencoder with named schedules and compare k-means on its embedding",
+        description="For each schedule, each pretraining mode and each seed: train the deep autoencoder "
+        "784-500-500-2000-10 (or load it from the cache), run k-means (20 restarts) on its 10-d embedding and print "
+        "accuracy, NMI and training time; layer-wise + fine-tuning against end-to-end only.",
+    )
+    pre.add_argument("--schedule", action="append", default=None, metavar="NAME",
+                     help="a schedule of declib.stacked.SCHEDULES; repeat to compare several (default: the "
+                     "profile's)")
+    pre.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1 (default: 3)")
+    pre.add_argument("--mode", choices=["layerwise", "end-to-end", "both"], default="both",
+                     help="layer-wise pretraining + fine-tuning, end-to-end training only, or both (default)")
+    pre.add_argument("--profile", choices=["full", "fast"], default=None,
+                     help="the data: all 70,000 digits (full) or the 10,000-digit subset (fast)")
+    pre.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    pre.add_argument("--out", default=None, help="also write the rows as JSON to this file")
+    pre.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    pre.set_defaults(subparser=pre)
     return parser
 
 
@@ -45,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         device = config.resolve_device(args.device)
     except ValueError as exc:
         args.subparser.error(f"--device: {exc}")
+    if args.command == "pretrain":
+        return _pretrain(args, device)
     t = time.perf_counter()
     try:
         result = reproduce(args.profile, args.seeds, device, args.out, progress=not args.no_progress)
@@ -59,6 +79,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nseeds where DEC / IDEC merged two digits: {result['collapsed_seeds']['DEC']} / "
           f"{result['collapsed_seeds']['IDEC']}")
     print(f"results: {args.out}/results.json")
+    return 0
+
+
+def _pretrain(args, device) -> int:
+    import json
+
+    from . import config
+    from .pipeline import compare_pretraining
+    from .stacked import SCHEDULES
+
+    names = args.schedule or [config.profile(args.profile).sae_schedule]
+    unknown = [n for n in names if n not in SCHEDULES]
+    if unknown:
+        args.subparser.error(f"--schedule: expected names from {sorted(SCHEDULES)}, got {', '.join(unknown)}")
+    modes = {"layerwise": (True,), "end-to-end": (False,), "both": (True, False)}[args.mode]
+    t = time.perf_counter()
+    try:
+        result = compare_pretraining(names, args.seeds, modes, args.profile, device, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: trained layers and fine-tuning epochs are in the weight cache; run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
+    print(f"\nprofile {result['profile']}, {result['n_samples']:,} digits, device {result['device']}, wall time "
+          f"{time.perf_counter() - t:.0f} s\n")
+    print(result["table"])
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
     return 0
 
 

@@ -66,3 +66,33 @@ def test_help_explains_every_option():
     assert proc.returncode == 0
     for option in ("--profile", "--seeds", "--device", "--out", "--no-progress"):
         assert option in proc.stdout
+
+
+def test_pretrain_compares_schedules_and_reuses_the_cache(monkeypatch, mnist):
+    """``compare_pretraining`` on 300 digits with a tiny schedule: both modes, scores in range, a second call loads
+    every network from the cache (same numbers)."""
+    from declib import pipeline
+    from declib.stacked import SCHEDULES, Schedule
+
+    X, y = mnist
+    monkeypatch.setattr(pipeline, "load_profile_data", lambda P: (X[:300], y[:300]))
+    monkeypatch.setitem(SCHEDULES, "tiny", Schedule("tiny", "adam", 1e-3, 64, 20, 40, None))
+    first = pipeline.compare_pretraining(["tiny"], seeds=2, device="cpu", progress=False)
+    assert [(r["schedule"], r["layerwise"]) for r in first["rows"]] == [("tiny", True), ("tiny", False)]
+    assert all(0.1 <= a <= 1 for r in first["rows"] for a in r["acc"]) and len(first["rows"][0]["acc"]) == 2
+    assert first["table"].count("| tiny |") == 2 and "layer-wise + fine-tuning" in first["table"]
+    again = pipeline.compare_pretraining(["tiny"], seeds=2, device="cpu", progress=False)
+    assert [r["acc"] for r in again["rows"]] == [r["acc"] for r in first["rows"]]
+    assert [r["seconds"] for r in again["rows"]] == [r["seconds"] for r in first["rows"]]
+    with pytest.raises(ValueError, match="schedules: expected names from"):
+        pipeline.compare_pretraining(["nope"], seeds=1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pretrain", "--schedule", "nope"], "--schedule: expected names from"),
+    (["pretrain", "--seeds", "0"], "--seeds: expected a positive integer"),
+    (["pretrain", "--mode", "sideways"], "invalid choice: 'sideways'"),
+])
+def test_pretrain_bad_options_exit_with_code_2(args, message):
+    proc = run(*args)
+    assert proc.returncode == 2 and message in proc.stderr
