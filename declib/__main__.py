@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _pretrain(args, device) -> int:
-    import json
+    from pathlib import Path
 
     from . import config
-    from .pipeline import compare_pretraining
+    from .pipeline import _atomic_json, compare_pretraining
     from .stacked import SCHEDULES
 
     names = args.schedule or [config.profile(args.profile).sae_schedule]
@@ -105,8 +105,7 @@ def _pretrain(args, device) -> int:
           f"{time.perf_counter() - t:.0f} s\n")
     print(result["table"])
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=1)
+        _atomic_json(Path(args.out), result)  # never a half-written file
     return 0
 
 

@@ -96,3 +96,20 @@ def test_pretrain_compares_schedules_and_reuses_the_cache(monkeypatch, mnist):
 def test_pretrain_bad_options_exit_with_code_2(args, message):
     proc = run(*args)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_pretrain_writes_its_rows_as_json(monkeypatch, mnist, tmp_path, capsys):
+    from declib import pipeline
+    from declib.__main__ import main
+    from declib.stacked import SCHEDULES, Schedule
+
+    X, y = mnist
+    monkeypatch.setattr(pipeline, "load_profile_data", lambda P: (X[:300], y[:300]))
+    monkeypatch.setitem(SCHEDULES, "tiny", Schedule("tiny", "adam", 1e-3, 64, 20, 40, None))
+    out = tmp_path / "rows.json"
+    assert main(["pretrain", "--schedule", "tiny", "--seeds", "1", "--mode", "end-to-end", "--device", "cpu",
+                 "--no-progress", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["schedule"], r["layerwise"], len(r["acc"])) for r in rows] == [("tiny", False, 1)]
+    assert "| tiny | end-to-end only |" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.part"))
