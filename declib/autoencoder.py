@@ -24,8 +24,8 @@ from torch import nn
 
 from .config import resolve_device
 
-__all__ = ["Autoencoder", "gaussian_noise", "masking_noise", "dropout_noise", "make_noise", "train_autoencoder",
-           "reconstruction_mse", "encode", "psnr", "as_numpy_mlp", "decode_point", "denoise"]
+__all__ = ["Autoencoder", "dense_stack", "gaussian_noise", "masking_noise", "dropout_noise", "make_noise",
+           "train_autoencoder", "reconstruction_mse", "encode", "psnr", "as_numpy_mlp", "decode_point", "denoise", "one_cycle_lr"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.01),
@@ -205,6 +205,9 @@ def train_autoencoder(
     cuda_graph: bool = False,
     on_epoch_end: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    augment: Callable | None = None,
+    precision: str = "fp32",
+    lr_schedule: str | None = None,
 ) -> dict[str, list[float]]:
     """Minimise the mean squared reconstruction error of ``model`` on ``X`` by minibatch gradient descent.
 
@@ -222,6 +225,13 @@ def train_autoencoder(
     random generators' states; passing such a ``state`` back as ``resume`` (with the model's weights restored by the
     caller) continues the run exactly where it stopped.
 
+    ``augment`` (a callable ``augment(x, generator)``, e.g. :func:`declib.augment.make_augment`) transforms each
+    batch before anything else: the network reconstructs the augmented digit (input = target = augment(x), then
+    ``noise`` corrupts the input). ``precision="bf16"`` runs the forward pass and the loss under bfloat16 autocast
+    (weights, gradients and the optimizer stay float32; see :func:`declib.config.resolve_precision`).
+    ``lr_schedule="onecycle"`` replaces the constant rate by the one-cycle policy of :func:`one_cycle_lr` with peak
+    ``lr`` (Smith & Topin, 2019).
+
     Returns ``{"loss": [...], "val_loss": [...]}``, per epoch (``val_loss`` only with ``X_val``).
     """
     if (epochs is None) == (iterations is None):
@@ -238,10 +248,21 @@ def train_autoencoder(
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = iterations if iterations is not None else epochs * steps_per_epoch
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"epochs/iterations: expected a positive integer, got {epochs if epochs else iterations!r}")
+        raise ValueError(f"epochs/iterations: expected a positive integer, got "
+                         f"{epochs if epochs is not None else iterations!r}")
     if isinstance(noise, tuple):
         noise = make_noise(*noise)
-    use_graph = cuda_graph and device.type == "cuda"
+    if lr_schedule not in (None, "onecycle"):
+        raise ValueError(f"lr_schedule: expected None or 'onecycle', got {lr_schedule!r}")
+    if lr_schedule is not None and lr_decay_every:
+        raise ValueError("lr_schedule, lr_decay_every: give at most one of them")
+    autocast = _autocast(precision, device)
+    use_graph = cuda_graph and device.type == "cuda" and lr_schedule is None and precision == "fp32"
+    if cuda_graph and not use_graph:
+        import warnings
+
+        warnings.warn(f"cuda_graph=True ignored: a CUDA graph needs device 'cuda' (got {device.type!r}), float32 "
+                      "and a constant or step-decayed rate; training eagerly", stacklevel=2)
     model.to(device).train()
     opt = _optimizer(optimizer, model.parameters(), lr, momentum, capturable=use_graph)
     generator = torch.Generator(device=device)
@@ -252,6 +273,8 @@ def train_autoencoder(
             perm = torch.randperm(n, generator=generator, device=device)
             for s in range(0, n, batch_size):
                 xb = X[perm[s : s + batch_size]]
+                if augment is not None:
+                    xb = augment(xb, generator)
                 yield xb, (noise(xb, generator) if noise is not None else xb)
 
     def set_lr(value: float):
@@ -284,6 +307,8 @@ def train_autoencoder(
     while step < total_steps:
         if lr_decay_every:
             set_lr(lr * lr_decay ** (step // lr_decay_every))
+        elif lr_schedule == "onecycle":
+            set_lr(one_cycle_lr(step, total_steps, lr))
         xb, inp = next(stream)
         if use_graph and captured is None and len(xb) == batch_size and total_steps - step > 3:
             warm = [(xb, inp)] + [next(stream) for _ in range(2)]
@@ -299,7 +324,8 @@ def train_autoencoder(
                 loss = captured(xb, inp)
             else:
                 opt.zero_grad(set_to_none=not use_graph)
-                loss = F.mse_loss(model(inp), xb)
+                with autocast:
+                    loss = F.mse_loss(model(inp).float(), xb)
                 loss.backward()
                 opt.step()
             epoch_sum += loss.detach() * len(xb)
@@ -319,6 +345,33 @@ def train_autoencoder(
     bar.close()
     model.eval()
     return history
+
+
+def one_cycle_lr(step: int, total_steps: int, peak: float, warmup: float = 0.3, div: float = 25.0,
+                 final_div: float = 1e4) -> float:
+    r"""The one-cycle learning rate at ``step`` of ``total_steps``: a cosine rise from peak/div to ``peak`` over the
+    first ``warmup`` fraction of the steps, then a cosine fall to peak/(div·final_div) — PyTorch's ``OneCycleLR``
+    defaults, without its momentum cycling. With :math:`c(a, b, t) = b + (a - b)(1 + \cos \pi t)/2`:
+    :math:`\eta_s = c(\eta/25, \eta, s/s_w)` for :math:`s < s_w`, then :math:`c(\eta, \eta/25\cdot10^{-4},
+    (s - s_w)/(S - s_w))`."""
+    rise = max(1, int(warmup * total_steps))
+    lo, end = peak / div, peak / div / final_div
+    if step < rise:
+        a, b, t = lo, peak, step / rise
+    else:
+        a, b, t = peak, end, min(1.0, (step - rise) / max(1, total_steps - rise))
+    return b + (a - b) * (1 + math.cos(math.pi * t)) / 2
+
+
+def _autocast(precision: str, device: torch.device):
+    """A context manager for the forward pass: bfloat16 autocast, or nothing for float32."""
+    import contextlib
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise ValueError(f"precision: expected 'fp32' or 'bf16', got {precision!r}")
 
 
 # ----------------------------------------------------------------------------------------------------- evaluation

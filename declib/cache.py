@@ -2,8 +2,8 @@
 
 A file's name is a hash of its *key*: the architecture, the schedule, the seed and a fingerprint of the training data
 (see :func:`make_key`). Change any of them and the key changes, so stale weights are never picked up. Each file
-holds a SHA-256 of its own payload: a truncated or corrupted file is detected on load, reported, deleted and
-retrained — never loaded silently. Writes go to a temporary file in the same folder and are renamed into place,
+holds a SHA-256 of its own payload: a truncated or corrupted file is detected on load, reported, moved aside
+and retrained — never loaded silently. Writes go to a temporary file in the same folder and are renamed into place,
 so an interrupted write leaves the previous state intact.
 """
 
@@ -13,13 +13,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ._util import atomic_path
 from .data import cache_dir
 
 __all__ = ["data_fingerprint", "make_key", "weights_dir", "save_checkpoint", "load_checkpoint", "CacheCorruptWarning"]
@@ -28,7 +28,7 @@ _MAGIC = b"DECLIB-CKPT-1\n"
 
 
 class CacheCorruptWarning(UserWarning):
-    """A cache file failed its checksum or could not be read; it was removed and will be recomputed."""
+    """A cache file failed its checksum or could not be read; it was moved aside and will be recomputed."""
 
 
 def data_fingerprint(X) -> str:
@@ -57,22 +57,15 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     body = buffer.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
 
 
 def load_checkpoint(path: str | os.PathLike, key: str | None = None) -> dict | None:
     """The payload saved at ``path``, or ``None`` when there is none, it is corrupt, or its ``"key"`` differs.
 
-    A corrupt file (bad header, checksum mismatch, unreadable) is deleted with a :class:`CacheCorruptWarning`.
+    A corrupt file (bad header, checksum mismatch, unreadable) is renamed to ``<name>.corrupt`` (never deleted: it may
+    hold hours of CPU training that a person can still inspect) with a :class:`CacheCorruptWarning`.
     """
     path = Path(path)
     if not path.is_file():
@@ -91,8 +84,10 @@ def load_checkpoint(path: str | os.PathLike, key: str | None = None) -> dict | N
             except Exception as exc:  # noqa: BLE001 - any unreadable file is treated the same way
                 problem = f"unreadable ({exc})"
     if problem:
-        warnings.warn(f"{path}: {problem}; removed, it will be recomputed", CacheCorruptWarning, stacklevel=2)
-        path.unlink(missing_ok=True)
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)  # kept for inspection (it may hold hours of training), out of the cache's way
+        warnings.warn(f"{path}: {problem}; moved aside to {aside.name}, it will be recomputed", CacheCorruptWarning,
+                      stacklevel=2)
         return None
     if key is not None and payload.get("key") != key:
         return None

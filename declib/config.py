@@ -1,12 +1,17 @@
-"""Run-time settings: the active profile, seeding and the default device.
+"""Run-time settings: the active profile, seeding, the default device and the numeric precision.
 
-Two profiles share one code path:
+Three profiles share one code path:
 
-* ``full`` (the default) runs the paper-scale schedules on all 70,000 digits;
-* ``fast`` (``DECLIB_FAST=1``, set by CI) runs the same code on a stratified subset with shorter schedules.
+* ``cpu`` runs the whole course on all 70,000 digits on a laptop CPU in minutes: the deep autoencoder is trained end
+  to end on randomly shifted and rotated digits with Adam, a one-cycle learning rate and bfloat16 autocast where the
+  processor supports it, and DEC runs its encoder in bfloat16 (notebook 04 measures each of these choices);
+* ``full`` runs the paper-scale schedules on all 70,000 digits, for a GPU;
+* ``fast`` (``DECLIB_FAST=1``, set by CI) runs the same code as ``cpu`` on a stratified subset with shorter schedules.
 
-Every size and schedule a notebook or the main job uses is a field of :class:`Profile`, so nothing is scattered
-through the notebooks as a literal. Notebooks read ``P = profile()`` once and use ``P.n_samples``, ``P.mlp_epochs``...
+The active profile is ``auto`` unless chosen: ``fast`` when ``DECLIB_FAST=1``, else ``full`` when a CUDA GPU is
+present and ``cpu`` otherwise. ``DECLIB_PROFILE=cpu|full|fast`` names one before Python starts; inside a notebook,
+``P = use_profile("cpu")`` switches it. Every size and schedule a notebook or the main job uses is a field of
+:class:`Profile`, so nothing is scattered through the notebooks as a literal.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-__all__ = ["Profile", "PROFILES", "profile", "profile_name", "seed_everything", "default_device", "resolve_device",
-           "describe_runtime"]
+__all__ = ["Profile", "PROFILES", "profile", "profile_name", "use_profile", "seed_everything", "default_device",
+           "resolve_device", "resolve_precision", "bf16_supported", "describe_runtime", "NOTEBOOK_MINUTES"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Profile:
     dec_seeds: int
     dec_update_interval: int
     dec_max_iter: int
+    dec_precision: str  # "fp32", or "bf16" (autocast for the encoder/decoder where the processor supports it)
     min_sae_kmeans_acc: float
     min_dec_acc: float
 
@@ -80,8 +86,35 @@ PROFILES: dict[str, Profile] = {
         dec_seeds=5,
         dec_update_interval=140,
         dec_max_iter=20_000,
+        dec_precision="fp32",
         min_sae_kmeans_acc=0.85,
         min_dec_acc=0.88,
+    ),
+    # all 70,000 digits on a laptop CPU: the course's default without a CUDA GPU (notebooks 00-03 as in ``full``)
+    "cpu": Profile(
+        name="cpu",
+        n_samples=70_000,
+        kmeans_n_init=10,
+        elbow_ks=tuple(range(2, 21)),
+        elbow_n_samples=20_000,
+        init_compare_seeds=100,
+        min_kmeans_pixel_acc=0.50,
+        mlp_train_size=60_000,
+        mlp_epochs=20,
+        min_mlp_test_acc=0.975,
+        ae_epochs=30,
+        ae_bottlenecks=(2, 5, 10, 32, 64),
+        ae_sweep_epochs=20,
+        min_ae_codes_acc=0.48,
+        sae_schedule="cpu",
+        sae_layerwise=False,
+        sae_seeds=1,
+        dec_seeds=3,
+        dec_update_interval=140,
+        dec_max_iter=20_000,
+        dec_precision="bf16",
+        min_sae_kmeans_acc=0.85,
+        min_dec_acc=0.90,
     ),
     "fast": Profile(
         name="fast",
@@ -104,30 +137,59 @@ PROFILES: dict[str, Profile] = {
         dec_seeds=1,
         dec_update_interval=50,
         dec_max_iter=1_500,
-        min_sae_kmeans_acc=0.50,
-        min_dec_acc=0.50,
+        dec_precision="bf16",
+        min_sae_kmeans_acc=0.70,
+        min_dec_acc=0.80,
     ),
 }
 
 
+_chosen: str | None = None  # set by use_profile()
+
+
+def _auto_profile() -> str:
+    """``full`` with a CUDA GPU, else ``cpu``."""
+    return "full" if torch.cuda.is_available() else "cpu"
+
+
 def profile_name() -> str:
-    """``"fast"`` when the environment variable ``DECLIB_FAST`` is set to a true value, else ``"full"``."""
+    """The active profile: the one chosen with :func:`use_profile`, else ``$DECLIB_PROFILE``, else ``fast`` when
+    ``DECLIB_FAST`` is true, else ``auto`` (``full`` with a CUDA GPU, ``cpu`` without)."""
+    if _chosen is not None:
+        return _chosen
+    named = os.environ.get("DECLIB_PROFILE", "").strip().lower()
+    if named and named != "auto":
+        if named not in PROFILES:
+            raise ValueError(f"DECLIB_PROFILE must be one of {sorted(PROFILES) + ['auto']}, got {named!r}")
+        return named
     value = os.environ.get("DECLIB_FAST", "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return "full"
     if value in ("1", "true", "yes", "on"):
         return "fast"
-    raise ValueError(f"DECLIB_FAST must be 0/1 (or true/false), got {value!r}")
+    if value not in ("", "0", "false", "no", "off"):
+        raise ValueError(f"DECLIB_FAST must be 0/1 (or true/false), got {value!r}")
+    return _auto_profile()
+
+
+def use_profile(name: str | None = "auto") -> Profile:
+    """Make ``name`` the active profile for this Python process (a notebook's kernel) and return its settings.
+
+    ``"auto"`` or ``None`` goes back to the environment's choice (:func:`profile_name`)."""
+    global _chosen
+    if name is not None and name != "auto" and name not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES) + ['auto']}, got {name!r}")
+    _chosen = None if name in (None, "auto") else name
+    return profile()
 
 
 def profile(name: str | None = None, **overrides) -> Profile:
-    """The settings of profile ``name`` (default: the active one, see :func:`profile_name`).
+    """The settings of profile ``name`` (default: the active one, see :func:`profile_name`; ``"auto"``: ``full``
+    with a CUDA GPU, else ``cpu``).
 
     Keyword arguments override single fields, e.g. ``profile("fast", mlp_epochs=1)``.
     """
-    name = profile_name() if name is None else name
+    name = profile_name() if name is None else _auto_profile() if name == "auto" else name
     if name not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
+        raise ValueError(f"profile must be one of {sorted(PROFILES) + ['auto']}, got {name!r}")
     return replace(PROFILES[name], **overrides) if overrides else PROFILES[name]
 
 
@@ -171,11 +233,67 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def describe_runtime() -> str:
-    """One line for a notebook's first output: profile, device and library versions."""
+def bf16_supported(device: str | torch.device | None = None) -> bool:
+    """Whether bfloat16 arithmetic is fast on ``device``: natively supported matrix units (AVX-512 BF16 or AMX on
+    x86 CPUs, through oneDNN; Ampere or newer on CUDA). Elsewhere torch would emulate it, slower than float32."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: str | torch.device | None = None, warn: bool = True) -> str:
+    """``"fp32"`` or ``"bf16"`` for training on ``device``. ``"bf16"`` (or ``"auto"``) falls back to ``"fp32"``
+    where :func:`bf16_supported` says no — with a warning when bf16 was asked for by name."""
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"precision: expected 'fp32', 'bf16' or 'auto', got {precision!r}")
+    if precision == "fp32":
+        return "fp32"
+    if bf16_supported(device):
+        return "bf16"
+    if precision == "bf16" and warn:
+        import warnings
+
+        warnings.warn(f"bfloat16 is not natively supported on {resolve_device(device)}: training in float32 "
+                      "instead (the same results, slower)", stacklevel=2)
+    return "fp32"
+
+
+#: Measured wall time of a top-to-bottom run of each notebook, in minutes, per profile and machine class
+#: (``cpu``: the 2-core AMD EPYC CI machine with AVX-512 BF16; ``full``: one NVIDIA H100; ``fast``: that CPU).
+NOTEBOOK_MINUTES: dict[str, dict[str, float]] = {
+    "00": {"cpu": 0.5, "full": 0.5, "fast": 0.3},
+    "01": {"cpu": 3.5, "full": 2.0, "fast": 0.5},
+    "02": {"cpu": 3.0, "full": 3.0, "fast": 0.5},
+    "03": {"cpu": 6.0, "full": 2.0, "fast": 1.0},
+    "04": {"cpu": 9.0, "full": 6.0, "fast": 1.0},
+    "05": {"cpu": 12.0, "full": 2.0, "fast": 1.5},
+}
+
+
+def describe_runtime(notebook: str | None = None) -> str:
+    """A notebook's first output: profile, device, precision, versions and, given the notebook's number, what a
+    top-to-bottom run is expected to cost here."""
+    name = profile_name()
     dev = default_device()
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
-    return (
-        f"profile: {profile_name()} | device: {name} | torch {torch.__version__} | numpy {np.__version__} | "
-        f"CPU threads: {torch.get_num_threads()}"
-    )
+    dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    precision = resolve_precision("auto", dev, warn=False)
+    line = (f"profile: {name} | device: {dev_name} | precision for deep networks: "
+            f"{precision if name != 'full' else 'fp32'} | torch {torch.__version__} | numpy {np.__version__} | "
+            f"CPU threads: {torch.get_num_threads()}")
+    if notebook is not None:
+        minutes = NOTEBOOK_MINUTES.get(str(notebook), {}).get(name)
+        where = {"cpu": "a 2-core laptop-class CPU", "full": "one NVIDIA H100 GPU", "fast": "a 2-core CPU"}[name]
+        if minutes is not None:
+            line += f"\nexpected run time of this notebook: about {minutes:g} min on {where} (profile {name})"
+            if name == "full" and dev.type != "cuda":
+                line += ("\nwarning: the full profile's schedules are sized for a GPU; on this device use "
+                         "use_profile('cpu')")
+            if name == "cpu" and precision == "fp32" and dev.type == "cpu":
+                line += "\n(this CPU has no native bfloat16: expect the deep networks to take about 3× longer)"
+    return line

@@ -19,12 +19,13 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from ._util import atomic_path
 
 __all__ = [
     "MNIST_FILES",
@@ -192,22 +193,18 @@ def download_mnist(
         errors = []
         for base in mirrors:
             url = base.rstrip("/") + f"/{name}.gz"
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-            os.close(fd)
-            tmp = Path(tmp_name)
             try:
-                if progress:
-                    print(f"downloading {url}", file=sys.stderr)
-                _fetch(url, tmp, timeout)
-                got = _sha256(_read_bytes(tmp))
-                if got != sha:
-                    raise ValueError(f"checksum mismatch: SHA-256 of the decompressed file is {got}, expected {sha}")
-                os.replace(tmp, folder / f"{name}.gz")
+                with atomic_path(folder / f"{name}.gz") as tmp:  # renamed into place only once verified
+                    if progress:
+                        print(f"downloading {url}", file=sys.stderr)
+                    _fetch(url, tmp, timeout)
+                    got = _sha256(_read_bytes(tmp))
+                    if got != sha:
+                        raise ValueError(f"checksum mismatch: SHA-256 of the decompressed file is {got}, "
+                                         f"expected {sha}")
                 break
             except (OSError, ValueError, urllib.error.URLError) as exc:
                 errors.append(f"  {url}: {exc}")
-            finally:
-                tmp.unlink(missing_ok=True)
         else:
             raise MNISTUnavailableError(
                 f"could not download {name}.gz from any mirror:\n" + "\n".join(errors) + "\n" + _where_to_put_files()

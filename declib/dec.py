@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .autoencoder import _as_data
-from .config import resolve_device
+from .autoencoder import _as_data, _autocast
+from .config import resolve_device, resolve_precision
 from .kmeans import KMeans
 from .metrics import cluster_accuracy, nmi
 
@@ -66,6 +66,8 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
 
 def kl_divergence(p: torch.Tensor, q: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
     """KL(P‖Q) = Σ_i Σ_j p_ij log(p_ij / q_ij) (``reduction="mean"``: divided by the number of rows)."""
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}")
     kl = (p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))).sum()
     return kl / len(p) if reduction == "mean" else kl
 
@@ -110,11 +112,18 @@ class DEC(nn.Module):
         """q for a batch of inputs."""
         return soft_assignment(self.encoder(x), self.centroids, self.alpha)
 
+    def _embed_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """z = f(x) under the fitted precision (bfloat16 autocast for the encoder), returned as float32."""
+        with _autocast(getattr(self, "precision_", "fp32"), x.device):
+            return self.encoder(x).float()
+
     @torch.no_grad()
     def _q_all(self, X: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+        was_training = self.training
         self.eval()
-        q = torch.cat([self(X[s : s + batch_size]) for s in range(0, len(X), batch_size)])
-        self.train()
+        q = torch.cat([soft_assignment(self._embed_batch(X[s : s + batch_size]), self.centroids, self.alpha)
+                       for s in range(0, len(X), batch_size)])
+        self.train(was_training)
         return q
 
     @torch.no_grad()
@@ -127,15 +136,23 @@ class DEC(nn.Module):
 
     def fit(self, X, y=None, *, n_init: int = 20, batch_size: int = 256, lr: float = 0.01, optimizer: str = "sgd",
             momentum: float = 0.9, update_interval: int = 140, tol: float = 0.001, max_iter: int = 20_000,
-            device=None, seed: int = 0, progress: bool = True, init_centroids=None, callback=None) -> "DEC":
+            device=None, seed: int = 0, progress: bool = True, init_centroids=None, callback=None,
+            precision: str = "fp32", augment=None) -> "DEC":
         """Initialise μ by k-means (``n_init`` restarts) on the embedding, then train on KL(P‖Q).
 
         ``init_centroids`` (K × D) skips the k-means and starts from the given centroids. ``y`` is used for
         reporting only (accuracy/NMI in ``history_``), never for training. ``callback(iteration, model)`` is called
-        at every refresh of P (e.g. to record the embedding over training time).
+        at every refresh of P (e.g. to record the embedding over training time). ``precision="bf16"`` runs the
+        encoder (and IDEC's decoder) under bfloat16 autocast where supported (:func:`declib.config.resolve_precision`);
+        q, p and the loss stay float32. The initial embedding for k-means is always computed in float32.
+
+        ``augment`` (a callable ``augment(x, generator)``, see :mod:`declib.augment`) turns this into DEC-DA's
+        clustering stage (Guo et al., 2018): the target P is computed from the clean digits, the minibatch's Q from
+        augmented copies of them, so the encoder must give a shifted or turned digit the same cluster.
         """
         t0 = time.perf_counter()
         device = resolve_device(device)
+        self.precision_ = "fp32"  # the k-means start sees the float32 embedding
         self.to(device)
         X = _as_data(X, device)
         n = X.shape[0]
@@ -161,6 +178,7 @@ class DEC(nn.Module):
                                  f"embedding width), got {centers.shape}")
             self.init_labels_ = soft_assignment(z, torch.from_numpy(centers).to(device)).argmax(1).cpu().numpy()
         self.centroids = nn.Parameter(torch.from_numpy(centers).to(device, torch.float32))
+        self.precision_ = resolve_precision(precision, device)
         params = list(self.parameters())
         if optimizer == "sgd":
             opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
@@ -205,11 +223,15 @@ class DEC(nn.Module):
             idx = perm[pos : pos + batch_size]
             pos += batch_size
             xb = X[idx]
-            zb = self.encoder(xb)
+            if augment is not None:
+                xb = augment(xb, generator)
+            zb = self._embed_batch(xb)
             qb = soft_assignment(zb, self.centroids, self.alpha)
             loss = kl_divergence(p_all[idx], qb, "mean")
             if self.decoder is not None:  # IDEC: L_r + γ L_c
-                loss = F.mse_loss(self.decoder(zb), xb) + self.gamma * loss
+                with _autocast(self.precision_, device):
+                    x_hat = self.decoder(zb).float()
+                loss = F.mse_loss(x_hat, xb) + self.gamma * loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

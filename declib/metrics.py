@@ -19,7 +19,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-__all__ = ["contingency", "cluster_mapping", "cluster_accuracy", "nmi", "ari", "mapped_confusion_matrix", "scores"]
+__all__ = ["contingency", "cluster_mapping", "cluster_accuracy", "nmi", "ari", "mapped_confusion_matrix", "scores",
+           "merged_digits"]
 
 
 def _labels(a, name: str) -> np.ndarray:
@@ -107,3 +108,19 @@ def mapped_confusion_matrix(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.
     order = [matched[c] for c in range(len(classes)) if c in matched]
     order += [k for k in range(len(clusters)) if k not in set(order)]
     return table[:, order], classes, clusters[order]
+
+
+def merged_digits(y_true, y_pred, share: float = 0.5) -> list[tuple[int, list[int]]]:
+    """The clusters that hold two digits (classes) or more: each ``(cluster, [classes])`` where the cluster holds at
+    least ``share`` of every listed class's points.
+
+    With ``share = 0.5`` a class can be "held" by one cluster at most, so this reads straight off the contingency
+    table: a cluster holding most of the 4s *and* most of the 9s has merged them, whatever its accuracy. An empty
+    list means no cluster merged two digits.
+    """
+    if not 0.5 <= share <= 1:
+        raise ValueError(f"share: expected a fraction in [0.5, 1], got {share!r}")
+    table, classes, clusters = contingency(y_true, y_pred)
+    held = table >= share * table.sum(axis=1, keepdims=True)  # held[c, k]: cluster k holds most of class c
+    return [(int(clusters[k]), [int(c) for c in classes[held[:, k]]]) for k in range(len(clusters))
+            if held[:, k].sum() >= 2]

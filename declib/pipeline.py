@@ -13,7 +13,6 @@ import copy
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,15 +20,16 @@ import numpy as np
 import torch
 
 from . import __version__, config
+from ._util import atomic_path
 from .autoencoder import Autoencoder, encode, train_autoencoder
 from .data import load_mnist, subset
 from .dec import DEC
 from .kmeans import KMeans
-from .metrics import scores
-from .stacked import SCHEDULES, pretrained_autoencoder
+from .metrics import merged_digits, scores
+from .stacked import SCHEDULES, Schedule, pretrained_autoencoder
 
 __all__ = ["STAGES", "load_profile_data", "train_small_autoencoder", "reproduce", "summarise", "format_table",
-           "compare_pretraining"]
+           "compare_pretraining", "collapsed_seeds", "seed_merged"]
 
 STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC"]
 
@@ -62,7 +62,7 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
     device = config.resolve_device(device)
     if STAGES[0] not in done:
         t = time.perf_counter()
-        km, s = _kmeans_scores(X, y, seed, device, n_init=10)
+        _, s = _kmeans_scores(X, y, seed, device, n_init=P.kmeans_n_init)
         record(STAGES[0], {**s, "seconds": time.perf_counter() - t})
     if STAGES[1] not in done:
         t = time.perf_counter()
@@ -77,7 +77,9 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
         if STAGES[2] not in done:
             km, s = _kmeans_scores(encode(sae, X), y, seed, device)
             record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
-                               "train_seconds": trained_s})
+                               "train_seconds": trained_s, "precision": info.get("precision", "fp32"),
+                               "cluster_sizes": np.bincount(km.labels_, minlength=10).tolist(),
+                               "merged": merged_digits(y, km.labels_)})
         for stage, idec in ((STAGES[3], False), (STAGES[4], True)):
             if stage in done:
                 continue
@@ -85,9 +87,10 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
             model = DEC(net.encoder, 10, decoder=net.decoder if idec else None)
             fit = dict(optimizer="adam", lr=1e-3) if idec else dict(optimizer="sgd", lr=0.01)
             model.fit(X, y, update_interval=P.dec_update_interval, max_iter=P.dec_max_iter, tol=0.001, seed=seed,
-                      device=device, progress=progress, **fit)
+                      device=device, progress=progress, precision=P.dec_precision, **fit)
             result = {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
-                      "cluster_sizes": np.bincount(model.labels_, minlength=10).tolist()}
+                      "cluster_sizes": np.bincount(model.labels_, minlength=10).tolist(),
+                      "merged": merged_digits(y, model.labels_)}
             if seed == 0:  # what the figures need, so they cost no second run
                 idx = np.random.default_rng(0).choice(len(X), size=min(5000, len(X)), replace=False)
                 Z = model.embed(X[idx])
@@ -110,10 +113,23 @@ def summarise(per_seed: dict[str, list[dict]]) -> dict:
     return out
 
 
+def seed_merged(run: dict, y: np.ndarray) -> bool:
+    """Whether one seed's clustering merged two digits into one cluster.
+
+    Runs record ``merged`` (:func:`declib.metrics.merged_digits`: a cluster holding most of two classes), which
+    decides. Results written before that field existed hold only the cluster sizes; for them a cluster of more than
+    1.4 × the largest class counts as two digits merged: a merged pair of MNIST digits makes a cluster of about
+    1.5–1.8 × a class (11,455 to 12,464 digits in the H100 runs), a healthy clustering stays below 1.25 × (9,379
+    there, against 7,877 ones, the largest class).
+    """
+    if "merged" in run:
+        return bool(run["merged"])
+    return max(run["cluster_sizes"]) > 1.4 * np.bincount(y).max()
+
+
 def collapsed_seeds(per_seed: dict[str, list[dict]], stage: str, y: np.ndarray) -> int:
-    """Seeds whose clustering merged two digits: some cluster holds more than 1.5 × the largest digit class."""
-    limit = 1.5 * np.bincount(y).max()
-    return int(sum(1 for r in per_seed.get(stage, []) if max(r["cluster_sizes"]) > limit))
+    """How many seeds of ``stage`` merged two digits into one cluster (see :func:`seed_merged`)."""
+    return int(sum(seed_merged(r, y) for r in per_seed.get(stage, [])))
 
 
 def format_table(summary: dict) -> str:
@@ -126,10 +142,20 @@ def format_table(summary: dict) -> str:
 
 
 def _atomic_json(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    """Write ``data`` as JSON so that ``path`` is never half-written (see :func:`declib._util.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+def _processor_name(device: torch.device) -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo) or the device type, for the results' record."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{device.type}: {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return f"{device.type}: {platform.processor() or 'unknown processor'}"
 
 
 def _figures(out: Path, y, dec_run: dict) -> list[str]:
@@ -163,7 +189,9 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
     X, y = load_profile_data(P)
     settings = {"profile": P.name, "seeds": seeds, "n_samples": int(len(y)), "device": str(device),
                 "sae_schedule": SCHEDULES[P.sae_schedule].__dict__, "sae_layerwise": P.sae_layerwise,
-                "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": 0.001}
+                "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": 0.001,
+                "dec_precision": config.resolve_precision(P.dec_precision, device, warn=False)}
+    settings = json.loads(json.dumps(settings))  # as read back from progress.json (tuples become lists)
     progress_file = out / "progress.json"
     state = json.loads(progress_file.read_text()) if progress_file.exists() else {}
     if state.get("settings") != settings:
@@ -193,9 +221,9 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
         "settings": settings,
         "summary": summary,
         "per_seed": per_seed,
-        "collapsed_seeds": {s: collapsed_seeds(per_seed, s, y) for s in ("DEC", "IDEC")},
+        "collapsed_seeds": {s: collapsed_seeds(per_seed, s, y) for s in ("deep AE + k-means", "DEC", "IDEC")},
         "wall_seconds": time.perf_counter() - t0,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _processor_name(device),
         "cpu_count": os.cpu_count(),
         "versions": {"declib": __version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
@@ -207,8 +235,9 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
     return result
 
 
-def compare_pretraining(schedules: list[str], seeds: int = 3, modes: tuple[bool, ...] = (True, False),
-                        profile: str | None = None, device="auto", progress: bool = True) -> dict:
+def compare_pretraining(schedules: list, seeds: int = 3, modes: tuple[bool, ...] = (True, False),
+                        profile: str | None = None, device="auto", progress: bool = True,
+                        labels: list[str] | None = None, first_seed: int = 0) -> dict:
     """k-means (20 restarts) on the deep embedding for each schedule × pretraining mode × seed.
 
     ``modes`` holds ``layerwise`` values: True is greedy layer-wise pretraining + fine-tuning, False the same
@@ -218,18 +247,20 @@ def compare_pretraining(schedules: list[str], seeds: int = 3, modes: tuple[bool,
     earlier one on another device, which the row names).
     """
     P = config.profile(profile)
-    unknown = [s for s in schedules if s not in SCHEDULES]
+    unknown = [s for s in schedules if not isinstance(s, Schedule) and s not in SCHEDULES]
     if unknown or not schedules:
-        raise ValueError(f"schedules: expected names from {sorted(SCHEDULES)}, got {schedules!r}")
+        raise ValueError(f"schedules: expected names from {sorted(SCHEDULES)} or Schedule objects, got {schedules!r}")
+    labels = labels or [s if isinstance(s, str) else s.name for s in schedules]
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: expected a positive integer, got {seeds!r}")
     device = config.resolve_device(device)
     X, y = load_profile_data(P)
     rows = []
-    for name in schedules:
+    for name, label in zip(schedules, labels):
         for layerwise in modes:
-            row = {"schedule": name, "layerwise": layerwise, "acc": [], "nmi": [], "seconds": [], "trained_on": []}
-            for seed in range(seeds):
+            row = {"schedule": label, "layerwise": layerwise, "acc": [], "nmi": [], "seconds": [], "trained_on": [],
+                   "precision": []}
+            for seed in range(first_seed, first_seed + seeds):
                 model, info = pretrained_autoencoder(X, name, seed=seed, device=device, layerwise=layerwise,
                                                      progress=progress)
                 _, s = _kmeans_scores(encode(model, X, device=device), y, seed, device)
@@ -237,8 +268,9 @@ def compare_pretraining(schedules: list[str], seeds: int = 3, modes: tuple[bool,
                 row["nmi"].append(s["nmi"])
                 row["seconds"].append(float(sum(info["seconds"].values())))
                 row["trained_on"].append(info["device"])
+                row["precision"].append(info.get("precision", "fp32"))
                 if progress:
-                    print(f"{name} {'layer-wise + fine-tuning' if layerwise else 'end-to-end only'} seed {seed}: "
+                    print(f"{label} {'layer-wise + fine-tuning' if layerwise else 'end-to-end only'} seed {seed}: "
                           f"acc {s['acc']:.3f} nmi {s['nmi']:.3f} ({row['seconds'][-1]:.0f} s on "
                           f"{info['device']})", flush=True)
             rows.append(row)
@@ -248,7 +280,7 @@ def compare_pretraining(schedules: list[str], seeds: int = 3, modes: tuple[bool,
         lines.append(f"| {r['schedule']} | {'layer-wise + fine-tuning' if r['layerwise'] else 'end-to-end only'} | "
                      f"{np.mean(r['acc']):.3f} ± {np.std(r['acc']):.3f} | {np.mean(r['nmi']):.3f} ± "
                      f"{np.std(r['nmi']):.3f} | {np.mean(r['seconds']):.0f} | "
-                     f"{', '.join(sorted(set(r['trained_on'])))} | "
+                     f"{', '.join(sorted({f'{d} ({p})' for d, p in zip(r['trained_on'], r['precision'])}))} | "
                      f"{' / '.join(f'{a:.3f}' for a in r['acc'])} |")
     return {"profile": P.name, "n_samples": int(len(y)), "rows": rows, "table": "\n".join(lines),
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)}

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import cache
+from .augment import make_augment
 from .autoencoder import Autoencoder, _as_data, encode, train_autoencoder
-from .config import resolve_device
+from .config import resolve_device, resolve_precision
 
-__all__ = ["Schedule", "SCHEDULES", "StackedAutoencoder", "pretrain_layerwise", "finetune", "pretrained_autoencoder",
+__all__ = ["Schedule", "SCHEDULES", "cpu_levers", "StackedAutoencoder", "pretrain_layerwise", "finetune", "pretrained_autoencoder",
            "fold_input_scale"]
 
 
@@ -47,6 +49,13 @@ class Schedule:
     and last layers (:func:`fold_input_scale`), so the network still takes and returns pixels in [0, 1] and its
     embedding is unchanged. ``input_dropout`` is the corruption of the pixels themselves in layer pair 1 (the DEC
     code uses 0: it drops only that pair's hidden units).
+
+    The CPU levers (all measured in notebook 04): ``precision="bf16"`` trains under bfloat16 autocast where the
+    processor supports it (else float32, with a warning); ``lr_schedule="onecycle"`` replaces the constant rate by a
+    one-cycle schedule peaking at ``lr``; ``augment=(s, φ)`` trains on digits shifted by up to s pixels and rotated by
+    up to φ degrees, drawn afresh for every batch (:mod:`declib.augment`; in layer-wise pretraining only the first
+    pair sees images, so only it is augmented). ``noise`` corrupts the input during fine-tuning (a denoising
+    autoencoder end to end, e.g. ``("masking", 0.2)``).
     """
 
     name: str
@@ -62,12 +71,16 @@ class Schedule:
     finetune_lr: float | None = None  # defaults to lr
     input_scale: float = 1.0  # pixels are multiplied by this while training (the paper: 0.02 per grey level)
     input_dropout: float | None = None  # dropout on the pixels in layer pair 1 (None: the same as ``dropout``)
+    precision: str = "fp32"  # "bf16": bfloat16 autocast where supported
+    lr_schedule: str | None = None  # "onecycle"
+    augment: tuple[int, float] | None = None  # (max shift in pixels, max rotation in degrees)
+    noise: tuple[str, float] | None = None  # corruption of the input during fine-tuning, e.g. ("masking", 0.2)
 
     def key_fields(self) -> dict:
         """The fields that name the trained weights in the cache. Fields still at their defaults are left out, so
         adding a field with a default keeps existing cache entries valid."""
         d = asdict(self)
-        for name in ("input_scale", "input_dropout"):
+        for name in ("input_scale", "input_dropout", "precision", "lr_schedule", "augment", "noise"):
             if d[name] == Schedule.__dataclass_fields__[name].default:
                 del d[name]
         return d
@@ -83,9 +96,36 @@ SCHEDULES: dict[str, Schedule] = {
     # declib's full-profile schedule: short greedy stages, then fine-tuning with a large SGD step (lr 1.0, momentum
     # 0.9, 300 epochs of 70,000 digits, as the best-known reimplementation's end-to-end pretraining).
     "full": Schedule("full", "sgd", 0.1, 256, 5_000, 82_000, None, 0.2, None, "sgd", 1.0),
-    # CI's: a few epochs on a subset, enough for the embedding to beat raw pixels.
-    "fast": Schedule("fast", "adam", 1e-3, 256, 300, 1_200, None, 0.2, None, "adam", 1e-3),
+    # declib's CPU schedule (the default without a CUDA GPU): end to end on digits shifted by up to 2 pixels and
+    # rotated by up to 10°, Adam with a one-cycle rate peaking at 1e-3, batches of 256, bfloat16 autocast; 50 epochs
+    # of 70,000 digits (13,700 steps). Layer-wise (notebook 04's comparison): 2,000 steps per layer pair.
+    # How each choice was made: cpu_levers() and the table in notebook 04.
+    "cpu": Schedule("cpu", "adam", 1e-3, 256, 2_000, 13_700, None, 0.2, None, precision="bf16",
+                    lr_schedule="onecycle", augment=(2, 10.0)),
+    # CI's: the CPU schedule on the fast profile's subset, 30 epochs of 10,000 digits.
+    "fast": Schedule("fast", "adam", 1e-3, 256, 300, 1_200, None, 0.2, None, precision="bf16",
+                     lr_schedule="onecycle", augment=(2, 10.0)),
 }
+
+
+def cpu_levers() -> dict[str, Schedule]:
+    """The schedules behind the CPU schedule's choices (``python -m declib levers``; the table is in notebook 04 and
+    the README). The search started from batches of 1024 with a peak rate of 2e-3 (50 epochs, 3,450 steps): each
+    variant changes one choice of that starting point; the last is the ``cpu`` schedule itself, which differs from
+    the start only in its batch size and rate."""
+    start = replace(SCHEDULES["cpu"], name="cpu", batch_size=1024, lr=2e-3, layer_iters=600, finetune_iters=3_450)
+    epochs = start.finetune_iters / math.ceil(70_000 / start.batch_size)
+    return {
+        "start: batch 1024, peak lr 2e-3": start,
+        "no augmentation": replace(start, name="cpu-noaug", augment=None),
+        "shifts only (±2 px)": replace(start, name="cpu-shift", augment=(2, 0.0)),
+        "masking noise 0.2, no augmentation": replace(start, name="cpu-mask", augment=None, noise=("masking", 0.2)),
+        "float32 (no bf16 autocast)": replace(start, name="cpu-fp32", precision="fp32"),
+        "constant lr 1e-3 (no one-cycle)": replace(start, name="cpu-const", lr=1e-3, lr_schedule=None),
+        "25 epochs": replace(start, name="cpu-25ep", finetune_iters=int(start.finetune_iters * 25 / epochs)),
+        "100 epochs": replace(start, name="cpu-100ep", finetune_iters=int(start.finetune_iters * 100 / epochs)),
+        "batch 256, peak lr 1e-3 (the cpu schedule)": SCHEDULES["cpu"],
+    }
 
 
 class StackedAutoencoder(Autoencoder):
@@ -135,6 +175,15 @@ class StackedAutoencoder(Autoencoder):
         return torch.cat(out)
 
 
+@contextmanager
+def _seeded_global_rng(seed: int, device: torch.device):
+    """Seed torch's global generator (which ``nn.Dropout`` draws from) for a block, and give the caller's state back
+    afterwards: declib takes explicit seeds and never leaves the global generators changed."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=None, seed: int = 0,
                        progress: bool = True, cuda_graph: bool = False, start_layer: int = 0,
                        on_layer_end=None) -> list[dict]:
@@ -148,12 +197,16 @@ def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=
     histories = []
     n_pairs = len(model.dims) - 1
     for l in range(start_layer, n_pairs):
-        torch.manual_seed(seed * 1000 + l)  # dropout masks come from the global generator
         codes = model.encode_prefix(X, l)
         layer = model.layer_autoencoder(l, schedule.dropout, schedule.input_dropout if l == 0 else None)
-        h = train_autoencoder(layer, codes, iterations=schedule.layer_iters, batch_size=schedule.batch_size,
-                              lr=schedule.lr, optimizer=schedule.optimizer, lr_decay_every=schedule.lr_decay_every,
-                              device=device, seed=seed * 1000 + l, progress=progress, cuda_graph=cuda_graph)
+        with _seeded_global_rng(seed * 1000 + l, device):  # dropout masks come from the global generator
+            h = train_autoencoder(layer, codes, iterations=schedule.layer_iters, batch_size=schedule.batch_size,
+                                  lr=schedule.lr, optimizer=schedule.optimizer,
+                                  lr_decay_every=schedule.lr_decay_every, device=device, seed=seed * 1000 + l,
+                                  progress=progress, cuda_graph=cuda_graph,
+                                  precision=resolve_precision(schedule.precision, device),
+                                  lr_schedule=schedule.lr_schedule,
+                                  augment=make_augment(*schedule.augment) if schedule.augment and l == 0 else None)
         histories.append(h)
         del codes
         if on_layer_end is not None:
@@ -165,13 +218,15 @@ def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=
 def finetune(model: StackedAutoencoder, X, schedule: Schedule, device=None, seed: int = 0, progress: bool = True,
              cuda_graph: bool = False, X_val=None, on_epoch_end=None, resume: dict | None = None) -> dict:
     """End-to-end fine-tuning of the unrolled network, without corruption (as in the paper)."""
-    torch.manual_seed(seed)
-    return train_autoencoder(model, X, iterations=schedule.finetune_iters, batch_size=schedule.batch_size,
-                             lr=schedule.finetune_lr or schedule.lr,
-                             optimizer=schedule.finetune_optimizer or schedule.optimizer,
-                             lr_decay_every=schedule.lr_decay_every, device=device, seed=seed + 7919,
-                             progress=progress, cuda_graph=cuda_graph, X_val=X_val, on_epoch_end=on_epoch_end,
-                             resume=resume)
+    with _seeded_global_rng(seed, resolve_device(device)):
+        return train_autoencoder(model, X, iterations=schedule.finetune_iters, batch_size=schedule.batch_size,
+                                 lr=schedule.finetune_lr or schedule.lr,
+                                 optimizer=schedule.finetune_optimizer or schedule.optimizer,
+                                 lr_decay_every=schedule.lr_decay_every, device=device, seed=seed + 7919,
+                                 progress=progress, cuda_graph=cuda_graph, X_val=X_val, on_epoch_end=on_epoch_end,
+                                 resume=resume, precision=resolve_precision(schedule.precision, device),
+                                 lr_schedule=schedule.lr_schedule, noise=schedule.noise,
+                                 augment=make_augment(*schedule.augment) if schedule.augment else None)
 
 
 @torch.no_grad()
@@ -206,14 +261,18 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
     """
     schedule = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
     device = resolve_device(device)
-    cuda_graph = device.type == "cuda" if cuda_graph is None else cuda_graph
+    precision = resolve_precision(schedule.precision, device)
+    if cuda_graph is None:  # a graph pays off for a constant rate in float32 (a per-step rate would re-capture it)
+        cuda_graph = device.type == "cuda" and schedule.lr_schedule is None and precision == "fp32"
+    extra = {} if schedule.precision == "fp32" else {"precision": precision}  # what actually ran
     key = cache.make_key(kind="stacked-autoencoder", dims=list(dims), schedule=schedule.key_fields(), seed=seed,
-                         layerwise=layerwise, data=cache.data_fingerprint(X))
+                         layerwise=layerwise, data=cache.data_fingerprint(X), **extra)
     path = cache.weights_dir() / f"sae-{schedule.name}-s{seed}-{key}.pt"
     model = StackedAutoencoder(dims, init_std=schedule.init_std, seed=seed)
     state = cache.load_checkpoint(path, key) if use_cache else None
     info = {"key": key, "path": str(path), "from_cache": False, "layer_histories": [], "finetune_history": None,
             "seconds": {}, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+            "precision": precision,
             "snapshot_idx": None, "snapshot_after_layerwise": None}
     if state is not None:
         model.load_state_dict(state["model"])

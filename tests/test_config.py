@@ -7,14 +7,64 @@ from declib import config
 
 def test_profile_from_environment(monkeypatch):
     monkeypatch.delenv("DECLIB_FAST", raising=False)
-    assert config.profile_name() == "full" and config.profile().n_samples == 70_000
+    monkeypatch.delenv("DECLIB_PROFILE", raising=False)
+    auto = "full" if torch.cuda.is_available() else "cpu"
+    assert config.profile_name() == auto and config.profile().n_samples == 70_000
     monkeypatch.setenv("DECLIB_FAST", "1")
     assert config.profile_name() == "fast" and config.profile().n_samples < 70_000
     monkeypatch.setenv("DECLIB_FAST", "0")
+    assert config.profile_name() == auto
+    monkeypatch.setenv("DECLIB_PROFILE", "full")
     assert config.profile_name() == "full"
+    monkeypatch.setenv("DECLIB_PROFILE", "medium")
+    with pytest.raises(ValueError, match="DECLIB_PROFILE"):
+        config.profile_name()
+    monkeypatch.delenv("DECLIB_PROFILE")
     monkeypatch.setenv("DECLIB_FAST", "maybe")
     with pytest.raises(ValueError, match="DECLIB_FAST"):
         config.profile_name()
+
+
+def test_auto_is_full_on_cuda_and_cpu_otherwise(monkeypatch):
+    monkeypatch.delenv("DECLIB_FAST", raising=False)
+    monkeypatch.delenv("DECLIB_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.profile_name() == "full" and config.profile("auto").sae_schedule == "full"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.profile_name() == "cpu" and config.profile("auto").sae_schedule == "cpu"
+
+
+def test_use_profile_switches_inside_the_process(monkeypatch):
+    monkeypatch.setenv("DECLIB_FAST", "1")
+    try:
+        assert config.use_profile("cpu").name == "cpu" and config.profile_name() == "cpu"
+        assert config.profile().sae_schedule == "cpu"
+        with pytest.raises(ValueError, match="profile must be one of"):
+            config.use_profile("medium")
+        assert config.profile_name() == "cpu"  # a refused name changes nothing
+    finally:
+        assert config.use_profile("auto").name == "fast"  # back to the environment's choice
+
+
+def test_precision_falls_back_to_float32_where_bf16_is_not_native(monkeypatch):
+    assert config.resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(config, "bf16_supported", lambda device=None: False)
+    with pytest.warns(UserWarning, match="float32 instead"):
+        assert config.resolve_precision("bf16", "cpu") == "fp32"
+    assert config.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(config, "bf16_supported", lambda device=None: True)
+    assert config.resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        config.resolve_precision("fp16", "cpu")
+
+
+def test_describe_runtime_states_the_cost_of_each_notebook(monkeypatch):
+    monkeypatch.setenv("DECLIB_FAST", "1")
+    text = config.describe_runtime("05")
+    assert "profile: fast" in text and "precision" in text
+    assert f"about {config.NOTEBOOK_MINUTES['05']['fast']:g} min" in text
+    assert set(config.NOTEBOOK_MINUTES) == {f"{i:02d}" for i in range(6)}
+    assert all(set(v) == set(config.PROFILES) for v in config.NOTEBOOK_MINUTES.values())
 
 
 def test_profile_overrides_and_unknown_name():
@@ -25,9 +75,16 @@ def test_profile_overrides_and_unknown_name():
         config.profile("fast", not_a_field=1)
 
 
-def test_profiles_have_the_same_fields_and_fast_is_smaller():
-    full, fast = config.PROFILES["full"], config.PROFILES["fast"]
-    assert fast.n_samples <= full.n_samples and fast.mlp_epochs <= full.mlp_epochs
+def test_profiles_sizes_and_schedules():
+    full, cpu, fast = (config.PROFILES[k] for k in ("full", "cpu", "fast"))
+    assert full.n_samples == cpu.n_samples == 70_000 and fast.n_samples < 70_000
+    assert fast.mlp_epochs <= cpu.mlp_epochs and fast.ae_epochs <= cpu.ae_epochs
+    from declib.stacked import SCHEDULES
+
+    assert all(p.sae_schedule in SCHEDULES and p.name == k for k, p in config.PROFILES.items())
+    # the CPU profile differs from full only in the deep network's schedule and DEC's seeds/thresholds
+    same = [f for f in full.__dataclass_fields__ if getattr(full, f) == getattr(cpu, f)]
+    assert {"n_samples", "mlp_epochs", "ae_epochs", "kmeans_n_init", "elbow_ks"} <= set(same)
 
 
 def test_seed_everything_repeats_draws():

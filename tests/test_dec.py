@@ -125,3 +125,31 @@ def test_callback_sees_every_refresh():
     DEC(torch.nn.Linear(4, 2), 3).fit(X.astype(np.float32), max_iter=40, update_interval=10, tol=0.0, device="cpu",
                                       progress=False, callback=lambda it, m: seen.append(it))
     assert seen == [0, 10, 20, 30, 40]
+
+
+def test_bf16_and_augmented_fits_run_and_keep_float32_centroids():
+    X, y = make_blobs(n_samples=600, centers=4, n_features=16, cluster_std=1.0, random_state=2)
+    X = ((X - X.min()) / (X.max() - X.min())).astype(np.float32)
+    calls = []
+
+    def augment(x, generator=None):
+        calls.append(len(x))
+        return x + 0.01 * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    dec = DEC(encoder, n_clusters=4).fit(X, n_init=3, max_iter=120, update_interval=40, tol=0, device="cpu",
+                                          progress=False, precision="bf16", augment=augment, batch_size=64)
+    assert calls == [64] * dec.n_iter_  # every training batch, never the refreshes of P
+    assert dec.centroids.dtype == torch.float32 and dec.cluster_centers_.dtype == np.float32
+    assert dec.precision_ in ("bf16", "fp32")  # fp32 where this CPU has no native bfloat16
+    assert not dec.training  # predict and fit leave the model in evaluation mode
+    dec.predict(X)
+    assert not dec.training
+
+
+def test_kl_divergence_reduction_is_validated():
+    p = torch.full((4, 2), 0.5)
+    assert float(kl_divergence(p, p, "mean")) == 0.0
+    with pytest.raises(ValueError, match="reduction"):
+        kl_divergence(p, p, "batchmean")

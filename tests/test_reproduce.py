@@ -34,9 +34,16 @@ def test_fast_profile_meets_its_thresholds(fast_results):
     assert s["deep AE + k-means"]["acc"]["mean"] >= P.min_sae_kmeans_acc
     assert s["DEC"]["acc"]["mean"] >= P.min_dec_acc
     assert s["DEC"]["acc"]["mean"] > s["deep AE + k-means"]["acc"]["mean"], "DEC must improve on its k-means start"
+    assert s["deep AE + k-means"]["acc"]["mean"] >= s["k-means on pixels"]["acc"]["mean"] + 0.15, \
+        "the deep embedding must cluster far better than the pixels"
     assert result["settings"]["n_samples"] == P.n_samples and result["versions"]["torch"]
     assert (out / "confusion_dec.png").stat().st_size > 0 and (out / "embedding_dec.png").stat().st_size > 0
     assert "| DEC |" in stdout
+    for stage in ("deep AE + k-means", "DEC", "IDEC"):  # the merged-digit count is read off each seed's clusters
+        runs = result["per_seed"][stage]
+        assert all(isinstance(r["merged"], list) for r in runs)
+        assert result["collapsed_seeds"][stage] == sum(bool(r["merged"]) for r in runs)
+    assert "two digits merged" in stdout
     print(f"\nfast profile reproduce: {seconds:.0f} s\n{result['table']}")
 
 
@@ -79,7 +86,19 @@ def test_pretrain_compares_schedules_and_reuses_the_cache(monkeypatch, mnist):
     monkeypatch.setitem(SCHEDULES, "tiny", Schedule("tiny", "adam", 1e-3, 64, 20, 40, None))
     first = pipeline.compare_pretraining(["tiny"], seeds=2, device="cpu", progress=False)
     assert [(r["schedule"], r["layerwise"]) for r in first["rows"]] == [("tiny", True), ("tiny", False)]
-    assert all(0.1 <= a <= 1 for r in first["rows"] for a in r["acc"]) and len(first["rows"][0]["acc"]) == 2
+    assert len(first["rows"][0]["acc"]) == 2
+    # each accuracy is k-means (20 restarts, the seed's) on that network's embedding, scored against y
+    from declib.autoencoder import encode
+    from declib.kmeans import KMeans
+    from declib.metrics import cluster_accuracy
+    from declib.stacked import pretrained_autoencoder
+
+    for row in first["rows"]:
+        for seed, acc in enumerate(row["acc"]):
+            model, _ = pretrained_autoencoder(X[:300], "tiny", seed=seed, device="cpu", layerwise=row["layerwise"],
+                                              progress=False)
+            labels = KMeans(10, n_init=20, seed=seed, keep_history=False).fit(encode(model, X[:300])).labels_
+            assert acc == pytest.approx(cluster_accuracy(y[:300], labels))
     assert first["table"].count("| tiny |") == 2 and "layer-wise + fine-tuning" in first["table"]
     again = pipeline.compare_pretraining(["tiny"], seeds=2, device="cpu", progress=False)
     assert [r["acc"] for r in again["rows"]] == [r["acc"] for r in first["rows"]]

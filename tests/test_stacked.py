@@ -1,4 +1,5 @@
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -58,8 +59,10 @@ def test_cache_keys_of_existing_schedules_did_not_change(data):
                               layerwise=True, data=cache.data_fingerprint(data))
 
     assert key(SCHEDULES["full"]) == "981f5a2322a66310"
-    assert key(SCHEDULES["fast"]) == "b238198e519b649c"
-    assert key(replace(SCHEDULES["full"], input_scale=2.0)) != key(SCHEDULES["full"])
+    full = SCHEDULES["full"]
+    changed = [replace(full, input_scale=2.0), replace(full, precision="bf16"), replace(full, lr_schedule="onecycle"),
+               replace(full, augment=(2, 0.0)), replace(full, noise=("masking", 0.2))]
+    assert len({key(s) for s in changed} | {key(full)}) == len(changed) + 1  # every field in use names new weights
 
 
 def test_first_pair_can_leave_the_pixels_uncorrupted():
@@ -120,9 +123,11 @@ def test_truncated_cache_file_is_detected(tmp_path):
     assert cache.load_checkpoint(path, "k")["x"].sum() == 100
     assert cache.load_checkpoint(path, "other") is None  # stale key: not loaded
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.warns(cache.CacheCorruptWarning):
+    damaged = path.read_bytes()
+    with pytest.warns(cache.CacheCorruptWarning, match="moved aside"):
         assert cache.load_checkpoint(path, "k") is None
-    assert not path.exists()
+    assert not path.exists()  # out of the cache's way ...
+    assert (tmp_path / "w.pt.corrupt").read_bytes() == damaged  # ... but not deleted
     assert not list(tmp_path.glob("*.part"))
 
 
@@ -151,3 +156,21 @@ def test_interrupted_finetuning_resumes_to_the_same_weights(data, monkeypatch):
     assert not info["from_cache"]
     for p, q in zip(full.parameters(), resumed.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_cpu_levers_each_change_one_choice_of_the_start():
+    from dataclasses import asdict
+
+    from declib.stacked import cpu_levers
+
+    levers = cpu_levers()
+    start = levers["start: batch 1024, peak lr 2e-3"]
+    assert levers["batch 256, peak lr 1e-3 (the cpu schedule)"] is SCHEDULES["cpu"]
+    keys = set()
+    for name, schedule in levers.items():
+        changed = {f for f, v in asdict(schedule).items() if v != getattr(start, f)} - {"name"}
+        keys.add(json.dumps(schedule.key_fields(), sort_keys=True, default=str))
+        assert len(changed) <= 3, (name, changed)  # one choice (a rate change may come with it, a batch with its steps)
+    assert len(keys) == len(levers)  # every variant trains its own network
+    assert {f for f, v in asdict(SCHEDULES["cpu"]).items() if v != getattr(start, f)} == {
+        "batch_size", "lr", "layer_iters", "finetune_iters"}
