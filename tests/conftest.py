@@ -28,3 +28,22 @@ def mnist():
     if os.environ.get("DECLIB_DATA") is None and find_mnist() is None:
         pytest.fail("MNIST not found: set DECLIB_DATA to a folder holding mnist/ (CI uses ../shared/data)")
     return load_mnist("all", download=False)
+
+
+@pytest.fixture
+def record_lr(monkeypatch):
+    """``rates = record_lr(torch.optim.Adam)``: from then on, the learning rate of every step of that optimizer
+    class is appended to ``rates``."""
+
+    def install(optimizer_class):
+        rates = []
+        step = optimizer_class.step
+
+        def spy(self, *args, **kwargs):
+            rates.append(self.param_groups[0]["lr"])
+            return step(self, *args, **kwargs)
+
+        monkeypatch.setattr(optimizer_class, "step", spy)
+        return rates
+
+    return install

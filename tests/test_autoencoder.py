@@ -73,16 +73,9 @@ def test_training_reduces_the_loss_and_is_seeded():
     assert all(torch.equal(p, q) for p, q in zip(runs[0][1].parameters(), runs[1][1].parameters()))
 
 
-def test_iterations_and_lr_decay(monkeypatch):
+def test_iterations_and_lr_decay(record_lr):
     X = np.random.default_rng(0).uniform(size=(100, 6)).astype(np.float32)
-    rates = []
-    step = torch.optim.SGD.step
-
-    def spy(self, *args, **kwargs):
-        rates.append(self.param_groups[0]["lr"])
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    rates = record_lr(torch.optim.SGD)
     h = train_autoencoder(Autoencoder([6, 2], seed=0), X, iterations=7, batch_size=32, optimizer="sgd", lr=0.1,
                           lr_decay_every=3, device="cpu", progress=False)
     assert len(h["loss"]) == 2  # 4 steps per epoch: one full epoch, then the 3 remaining steps
