@@ -245,16 +245,17 @@ def resolve_precision(precision: str, device: str | torch.device | None = None, 
 
 
 #: Wall time of a top-to-bottom run of each notebook on a fresh kernel from an empty weights cache, in minutes,
-#: measured on the 2-core AMD EPYC CI machine (AVX-512 BF16) in the ``cpu`` and ``fast`` profiles, rounded up.
-#: The ``full`` profile on a GPU has no measurement per notebook yet (None): the main job took 7.5 min for five
-#: seeds on an H100.
+#: measured on the 2-core AMD EPYC CI machine (AVX-512 BF16) in the ``cpu`` and ``fast`` profiles, rounded up
+#: (cpu: 0.1, 0.8, 0.2, 1.5, 8.6 and 10.4 min; fast: 6, 9, 5, 14 and 196 s, and 42 s for 05 after 04 has filled
+#: the cache, about 4 min from an empty one). The ``full`` profile on a GPU has no measurement per notebook yet
+#: (None): the main job took 7.5 min for five seeds on an H100.
 NOTEBOOK_MINUTES: dict[str, dict[str, float | None]] = {
-    "00": {"cpu": 0.5, "full": None, "fast": 0.3},
-    "01": {"cpu": 3.5, "full": None, "fast": 0.5},
-    "02": {"cpu": 3.0, "full": None, "fast": 0.5},
-    "03": {"cpu": 6.0, "full": None, "fast": 1.0},
-    "04": {"cpu": 9.0, "full": None, "fast": 1.0},
-    "05": {"cpu": 12.0, "full": None, "fast": 1.5},
+    "00": {"cpu": 0.2, "full": None, "fast": 0.2},
+    "01": {"cpu": 1.0, "full": None, "fast": 0.2},
+    "02": {"cpu": 0.5, "full": None, "fast": 0.1},
+    "03": {"cpu": 1.5, "full": None, "fast": 0.3},
+    "04": {"cpu": 9.0, "full": None, "fast": 3.5},
+    "05": {"cpu": 12.0, "full": None, "fast": 4.0},
 }
 
 
