@@ -170,7 +170,8 @@ def test_cpu_levers_each_change_one_choice_of_the_start():
     for name, schedule in levers.items():
         changed = {f for f, v in asdict(schedule).items() if v != getattr(start, f)} - {"name"}
         keys.add(json.dumps(schedule.key_fields(), sort_keys=True, default=str))
-        assert len(changed) <= 3, (name, changed)  # one choice (a rate change may come with it, a batch with its steps)
+        if schedule is not SCHEDULES["cpu"]:  # one choice each (an epoch count changes the steps; const, the rate too)
+            assert len(changed) <= 2, (name, changed)
     assert len(keys) == len(levers)  # every variant trains its own network
     assert {f for f, v in asdict(SCHEDULES["cpu"]).items() if v != getattr(start, f)} == {
         "batch_size", "lr", "layer_iters", "finetune_iters"}
