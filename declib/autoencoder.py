@@ -25,7 +25,8 @@ from torch import nn
 from .config import resolve_device
 
 __all__ = ["Autoencoder", "dense_stack", "gaussian_noise", "masking_noise", "dropout_noise", "make_noise",
-           "train_autoencoder", "reconstruction_mse", "encode", "psnr", "as_numpy_mlp", "decode_point", "denoise", "one_cycle_lr"]
+           "train_autoencoder", "one_cycle_lr", "reconstruction_mse", "encode", "psnr", "as_numpy_mlp", "decode_point",
+           "denoise"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky_relu": lambda: nn.LeakyReLU(0.01),
