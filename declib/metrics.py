@@ -99,15 +99,21 @@ def mapped_confusion_matrix(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.
     """The contingency table with its columns ordered by the best mapping.
 
     Column ``c`` holds the cluster matched to class ``classes[c]``, so a perfect clustering is diagonal; unmatched
-    clusters follow on the right. Returns ``(matrix, classes, cluster_order)`` with ``matrix[c, j]`` the number of
-    points of class ``classes[c]`` in cluster ``cluster_order[j]``.
+    clusters follow on the right. With fewer clusters than classes, a class left without a cluster gets an empty
+    column of zeros whose cluster label is -1, so column ``c`` still belongs to class ``c``. Returns
+    ``(matrix, classes, cluster_order)`` with ``matrix[c, j]`` the number of points of class ``classes[c]`` in
+    cluster ``cluster_order[j]`` (0 for the label -1).
     """
     table, classes, clusters = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(table, maximize=True)
     matched = dict(zip(rows, cols))
-    order = [matched[c] for c in range(len(classes)) if c in matched]
-    order += [k for k in range(len(clusters)) if k not in set(order)]
-    return table[:, order], classes, clusters[order]
+    columns = [table[:, matched[c]] if c in matched else np.zeros(len(classes), dtype=table.dtype)
+               for c in range(len(classes))]
+    labels = [clusters[matched[c]] if c in matched else -1 for c in range(len(classes))]
+    rest = [k for k in range(len(clusters)) if k not in set(matched.values())]
+    columns += [table[:, k] for k in rest]
+    labels += [clusters[k] for k in rest]
+    return np.stack(columns, axis=1), classes, np.array(labels)
 
 
 def merged_digits(y_true, y_pred, share: float = 0.5) -> list[tuple[int, list[int]]]:

@@ -128,3 +128,12 @@ def test_merged_digits_on_the_h100_runs_cluster_sizes():
     # a run that recorded its merged clusters is judged by them, not by its sizes
     assert seed_merged({"cluster_sizes": dec[1], "merged": []}, y) is False
     assert seed_merged({"cluster_sizes": dec[0], "merged": [(3, [4, 9])]}, y) is True
+
+
+def test_confusion_matrix_with_fewer_clusters_than_classes_keeps_column_c_for_class_c():
+    y = np.array([0, 0, 1, 1, 2, 2, 2])
+    c = np.array([0, 0, 0, 1, 1, 1, 1])  # class 0 → cluster 0, class 2 → cluster 1, class 1 left without a cluster
+    matrix, classes, order = mapped_confusion_matrix(y, c)
+    assert classes.tolist() == [0, 1, 2] and order.tolist() == [0, -1, 1]
+    assert matrix.tolist() == [[2, 0, 0], [1, 0, 1], [0, 0, 3]]
+    assert np.trace(matrix) == cluster_accuracy(y, c) * len(y)  # the diagonal holds the matched points
