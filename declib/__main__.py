@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         args.subparser.error(f"--seeds: expected a positive integer, got {args.seeds}")
+    if getattr(args, "first_seed", 0) < 0:
+        args.subparser.error(f"--first-seed: expected a non-negative integer, got {args.first_seed}")
     from . import config
     from .pipeline import reproduce
 

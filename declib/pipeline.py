@@ -253,6 +253,8 @@ def compare_pretraining(schedules: list, seeds: int = 3, modes: tuple[bool, ...]
     labels = labels or [s if isinstance(s, str) else s.name for s in schedules]
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: expected a positive integer, got {seeds!r}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed: expected a non-negative integer, got {first_seed!r}")
     device = config.resolve_device(device)
     X, y = load_profile_data(P)
     rows = []

@@ -105,12 +105,16 @@ def test_pretrain_compares_schedules_and_reuses_the_cache(monkeypatch, mnist):
     assert [r["seconds"] for r in again["rows"]] == [r["seconds"] for r in first["rows"]]
     with pytest.raises(ValueError, match="schedules: expected names from"):
         pipeline.compare_pretraining(["nope"], seeds=1)
+    with pytest.raises(ValueError, match="first_seed"):
+        pipeline.compare_pretraining(["cpu"], seeds=1, first_seed=-1)
 
 
 @pytest.mark.parametrize("args, message", [
     (["pretrain", "--schedule", "nope"], "--schedule: expected names from"),
     (["pretrain", "--seeds", "0"], "--seeds: expected a positive integer"),
     (["pretrain", "--mode", "sideways"], "invalid choice: 'sideways'"),
+    (["levers", "--first-seed", "-1"], "--first-seed: expected a non-negative integer"),
+    (["levers", "--only", "nope"], "--only: expected names from"),
 ])
 def test_pretrain_bad_options_exit_with_code_2(args, message):
     proc = run(*args)
