@@ -6,7 +6,7 @@ from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover
+else:  # pragma: no cover - Python 3.10: tomli, declared in the dev extras for exactly this
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,6 +15,7 @@ CONDA_ONLY = {"python", "pip"}
 
 
 def split(requirement: str) -> tuple[str, str]:
+    requirement = requirement.split(";")[0]  # an environment marker (pip only) does not change the package
     m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*", requirement)
     assert m, f"cannot parse requirement {requirement!r}"
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
@@ -57,3 +58,10 @@ def test_the_check_can_fail(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert "tqdm" not in conda_requirements() and "tqdm" in pip_requirements()
+
+
+def test_tomli_is_declared_where_this_file_needs_it():
+    """This file imports tomli on Python 3.10, so the dev extras must install it there."""
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    tomli = [r for r in dev if r.startswith("tomli")]
+    assert tomli and "python_version < '3.11'" in tomli[0]
