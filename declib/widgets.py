@@ -20,16 +20,17 @@ __all__ = ["kmeans_stepper", "learning_rate_explorer", "code_explorer", "noise_e
 def kmeans_stepper(X2: np.ndarray, history: dict) -> widgets.interactive:
     """A slider over the iterations of a fitted ``KMeans`` on 2-D data (see :func:`declib.plots.kmeans_step`).
 
-    ``.result`` is the WSS of the shown iteration.
+    ``.result`` is the figure of the shown iteration: points coloured by their nearest centroid of that step,
+    the centroids as crosses, and the WSS in the title (notebook 01, §3).
     """
     n = len(history["centers"])
     if n == 0:
         raise ValueError("history: expected at least one iteration (fit KMeans with keep_history=True)")
 
-    def show(iteration: int) -> float:
-        plots.kmeans_step(X2, history, iteration - 1)
+    def show(iteration: int):
+        fig = plots.kmeans_step(X2, history, iteration - 1)
         plt.show()
-        return history["wss"][iteration - 1]
+        return fig
 
     slider = widgets.IntSlider(value=1, min=1, max=n, step=1, description="iteration", continuous_update=False)
     return widgets.interactive(show, iteration=slider)
@@ -108,19 +109,20 @@ def noise_explorer(model, X: np.ndarray, n_show: int = 8) -> widgets.interactive
 def frame_slider(frames: list[np.ndarray], labels: np.ndarray, titles: list[str]) -> widgets.interactive:
     """A slider over 2-d embeddings recorded during training (one scatter per frame, coloured by ``labels``).
 
-    ``.result`` is the index of the frame shown.
+    Every frame is drawn with the same axis limits (the 1st to 99th percentile of all frames, padded by 10 %), so
+    the eye sees the points move, not the axes. ``.result`` is the figure shown.
     """
     if not frames or len(frames) != len(titles):
         raise ValueError(f"frames and titles: expected the same non-zero number, got {len(frames)} and {len(titles)}")
     lims = np.percentile(np.concatenate(frames), [1, 99], axis=0)
     pad = 0.1 * (lims[1] - lims[0])
 
-    def show(frame: int) -> int:
+    def show(frame: int):
         fig = plots.embedding_scatter(frames[frame], labels, titles[frame], s=3)
         ax = fig.axes[0]
         ax.set(xlim=(lims[0, 0] - pad[0], lims[1, 0] + pad[0]), ylim=(lims[0, 1] - pad[1], lims[1, 1] + pad[1]))
         plt.show()
-        return frame
+        return fig
 
     slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="refresh", continuous_update=False)
     return widgets.interactive(show, frame=slider)

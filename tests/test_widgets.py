@@ -14,13 +14,27 @@ def fitted():
     return X, KMeans(3, init="random", n_init=1, seed=2, device="cpu").fit(X)
 
 
-def test_kmeans_stepper_follows_the_slider(fitted):
+def colours_by_nearest(fig, X, centers):
+    """The points' colours in the figure, and the colours their nearest centroid of ``centers`` has there."""
+    points, crosses = fig.axes[0].collections[0], fig.axes[0].collections[-1]
+    nearest = ((X[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return points.get_facecolors(), crosses.get_facecolors()[nearest]
+
+
+def test_kmeans_stepper_draws_the_chosen_iteration(fitted):
     X, km = fitted
     w = kmeans_stepper(X, km.history_)
     slider = w.children[0]
-    assert slider.max == km.n_iter_ and w.result == km.history_["wss"][0]
-    slider.value = km.n_iter_
-    assert w.result == km.history_["wss"][-1]
+    assert slider.max == km.n_iter_ >= 3  # one position per iteration
+    for t in (1, 2, km.n_iter_):
+        slider.value = t
+        fig, centers = w.result, km.history_["centers"][t - 1]
+        crosses = fig.axes[0].collections[-1]
+        np.testing.assert_allclose(crosses.get_offsets(), centers)  # the centroids of step t
+        point_colours, nearest_colours = colours_by_nearest(fig, X, centers)
+        np.testing.assert_allclose(point_colours[:, :3], nearest_colours[:, :3])  # C(x_i) for those centroids
+        assert f"iteration {t}:" in fig.axes[0].get_title() and f"{km.history_['wss'][t - 1]:.1f}" in \
+            fig.axes[0].get_title()
     plt.close("all")
 
 
@@ -83,13 +97,23 @@ def test_noise_explorer_reports_psnr_that_falls_with_noise():
     plt.close("all")
 
 
-def test_frame_slider_shows_the_chosen_frame():
+def test_frame_slider_draws_each_frame_on_shared_axes():
     from declib.widgets import frame_slider
 
-    frames = [np.random.default_rng(k).normal(size=(30, 2)) for k in range(3)]
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(size=(30, 2)) * (k + 1) + 5 * k for k in range(3)]  # the points move and spread
     w = frame_slider(frames, np.arange(30) % 3, ["a", "b", "c"])
-    w.children[0].value = 2
-    assert w.result == 2 and w.children[0].max == 2
+    limits = []
+    for k in (2, 0, 1):
+        w.children[0].value = k
+        ax = w.result.axes[0]
+        drawn = np.concatenate([c.get_offsets() for c in ax.collections])
+        np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(frames[k], axis=0))  # frame k's points
+        assert ax.get_title() == "abc"[k]
+        limits.append((ax.get_xlim(), ax.get_ylim()))
+    assert limits[0] == limits[1] == limits[2]  # the same axes for every frame
+    lo, hi = np.percentile(np.concatenate(frames), [1, 99], axis=0)
+    assert limits[0][0][0] < lo[0] and limits[0][0][1] > hi[0]
     with pytest.raises(ValueError, match="frames and titles"):
         frame_slider(frames, np.arange(30), ["a"])
     plt.close("all")
