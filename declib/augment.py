@@ -29,7 +29,8 @@ __all__ = ["random_affine", "make_augment"]
 def random_affine(x: torch.Tensor, max_shift: int = 2, max_rotation: float = 0.0,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """A copy of the batch ``x`` (n × side², pixels of square images, row-major) with each image shifted by up to
-    ``max_shift`` whole pixels in x and y and rotated by up to ``max_rotation`` degrees about its centre."""
+    ``max_shift`` whole pixels in x and y and rotated by up to ``max_rotation`` degrees about its centre.
+    Notebook 04 §6."""
     if x.ndim != 2:
         raise ValueError(f"x: expected a 2-D batch (n, side*side), got shape {tuple(x.shape)}")
     side = int(round(math.sqrt(x.shape[1])))
@@ -59,6 +60,6 @@ def random_affine(x: torch.Tensor, max_shift: int = 2, max_rotation: float = 0.0
 
 def make_augment(max_shift: int = 2, max_rotation: float = 0.0) -> Callable[[torch.Tensor, torch.Generator | None],
                                                                             torch.Tensor]:
-    """An augmentation ``augment(x, generator)`` for :func:`declib.autoencoder.train_autoencoder`."""
+    """An augmentation ``augment(x, generator)`` for :func:`declib.autoencoder.train_autoencoder`. Notebook 04 §6."""
     random_affine(torch.zeros(1, 784), max_shift, max_rotation)  # validate the arguments now, not mid-training
     return lambda x, generator=None: random_affine(x, max_shift, max_rotation, generator)

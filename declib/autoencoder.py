@@ -14,6 +14,7 @@ deep one: the decoder always mirrors the encoder.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._util import as_float_tensor, batched, check_int, check_seed, make_optimizer, minibatches, torch_generator
 from .config import resolve_device
 
 __all__ = ["Autoencoder", "dense_stack", "gaussian_noise", "masking_noise", "dropout_noise", "make_noise",
@@ -57,12 +59,13 @@ class Autoencoder(nn.Module):
     ``activation`` follows every hidden layer; the code (embedding) gets ``embedding_activation`` and the
     reconstruction ``output_activation`` (DEC: ReLU hidden, both linear). ``init_std`` draws all weights from
     N(0, init_std²) with zero biases (the DEC paper's N(0, 0.01²)); ``None`` keeps PyTorch's default. ``seed``
-    makes the initial weights reproducible.
+    (default 0) makes the initial weights reproducible; ``None`` draws fresh ones.
+    Notebook 03 §1.
     """
 
     def __init__(self, dims: Sequence[int] = (784, 10), activation: str = "relu",
                  embedding_activation: str = "identity", output_activation: str = "identity",
-                 init_std: float | None = None, seed: int | None = None):
+                 init_std: float | None = None, seed: int | None = 0):
         super().__init__()
         if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in dims):
             raise ValueError(f"dims: expected at least two positive integers [d, ..., code], got {list(dims)!r}")
@@ -71,9 +74,8 @@ class Autoencoder(nn.Module):
         self.dims = [int(d) for d in dims]
         self.config = dict(dims=self.dims, activation=activation, embedding_activation=embedding_activation,
                            output_activation=output_activation, init_std=init_std)
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
+            torch.manual_seed(check_seed(seed))
             self.encoder = dense_stack(self.dims, activation, embedding_activation)
             self.decoder = dense_stack(self.dims[::-1], activation, output_activation)
             if init_std is not None:
@@ -100,18 +102,19 @@ def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
 
 
 def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x̃ = clip(x + σ ε, 0, 1) with ε ~ N(0, I): pixels stay in [0, 1]."""
+    """x̃ = clip(x + σ ε, 0, 1) with ε ~ N(0, I): pixels stay in [0, 1]. Notebook 03 §5."""
     eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (x + sigma * eps).clamp_(0.0, 1.0)
 
 
 def masking_noise(x: torch.Tensor, fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x̃ = x with a random ``fraction`` of the entries set to 0 (each independently)."""
+    """x̃ = x with a random ``fraction`` of the entries set to 0 (each independently). Notebook 03 §5."""
     return x * (_uniform(x, generator) >= fraction)
 
 
 def dropout_noise(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dropout as corruption (DEC's): each entry zeroed with probability p, the rest scaled by 1/(1 − p)."""
+    """Dropout as corruption (DEC's): each entry zeroed with probability p, the rest scaled by 1/(1 − p).
+    Notebook 03 §5."""
     return x * (_uniform(x, generator) >= p) / (1.0 - p)
 
 
@@ -119,7 +122,8 @@ _NOISES = {"gaussian": gaussian_noise, "masking": masking_noise, "dropout": drop
 
 
 def make_noise(kind: str, level: float) -> Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]:
-    """A corruption ``noise(x, generator)``: ``kind`` in gaussian (level = σ), masking or dropout (level = p)."""
+    """A corruption ``noise(x, generator)``: ``kind`` in gaussian (level = σ), masking or dropout (level = p).
+    Notebook 03 §5."""
     if kind not in _NOISES:
         raise ValueError(f"noise: expected one of {sorted(_NOISES)}, got {kind!r}")
     upper = math.inf if kind == "gaussian" else 1.0
@@ -131,48 +135,44 @@ def make_noise(kind: str, level: float) -> Callable[[torch.Tensor, torch.Generat
 
 # -------------------------------------------------------------------------------------------------------- training
 def _as_data(X, device: torch.device, name: str = "X") -> torch.Tensor:
-    t = X.detach() if isinstance(X, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(X))
-    if t.ndim != 2 or t.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty 2-D array (n_samples, n_features), got {tuple(t.shape)}")
-    t = t.to(device=device, dtype=torch.float32)
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: contains NaN or infinity")
-    return t
+    return as_float_tensor(X, name, device, torch.float32)
 
 
-def _optimizer(name: str, params, lr: float, momentum: float, capturable: bool) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum). ``capturable`` keeps Adam's step counter on the device for CUDA graphs."""
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr: expected a learning rate > 0, got {lr!r}")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, capturable=capturable)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
-    raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {name!r}")
+def _total_steps(epochs, iterations, steps_per_epoch: int) -> int:
+    if (epochs is None) == (iterations is None):
+        raise ValueError("epochs, iterations: give exactly one of them")
+    if epochs is not None:
+        return check_int(epochs, "epochs", 1) * steps_per_epoch
+    return check_int(iterations, "iterations", 1)
+
+
+def _lr_policy(lr: float, lr_schedule: str | None, lr_decay_every: int | None, lr_decay: float,
+               total_steps: int) -> Callable[[int], float]:
+    """The learning rate at each step: constant, step decay (× ``lr_decay`` every ``lr_decay_every`` steps) or
+    one-cycle."""
+    if lr_schedule not in (None, "onecycle"):
+        raise ValueError(f"lr_schedule: expected None or 'onecycle', got {lr_schedule!r}")
+    if lr_schedule is not None and lr_decay_every:
+        raise ValueError("lr_schedule, lr_decay_every: give at most one of them")
+    if lr_schedule == "onecycle":
+        return lambda step: one_cycle_lr(step, total_steps, lr)
+    if lr_decay_every:
+        every = check_int(lr_decay_every, "lr_decay_every", 1)
+        return lambda step: lr * lr_decay ** (step // every)
+    return lambda step: lr
 
 
 class _CapturedStep:
     """One training step (forward, loss, backward, optimizer step) recorded once as a CUDA graph and replayed.
 
     Replaying a graph launches all of a step's kernels with one call, so the step costs GPU time only, not Python
-    time. The batch is copied into static input buffers before each replay.
+    time. The batch is copied into static input buffers before each replay. The caller runs a few ordinary steps on
+    a side stream first (CUDA's warm-up rule), so capturing itself trains nothing.
     """
 
-    def __init__(self, model, opt, batch_size: int, width: int, device, warmup_batches):
-        self.x = torch.zeros(batch_size, width, device=device)
+    def __init__(self, model, opt, shape: torch.Size, device):
+        self.x = torch.zeros(shape, device=device)
         self.x_in = torch.zeros_like(self.x)
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        self.losses = []
-        with torch.cuda.stream(side):  # warm-up on real batches (they are ordinary training steps)
-            for xb, inp in warmup_batches:
-                opt.zero_grad(set_to_none=True)
-                loss = F.mse_loss(model(inp), xb)
-                loss.backward()
-                opt.step()
-                self.losses.append(loss.detach())
-                del loss  # keep no autograd graph alive into the capture
-        torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         opt.zero_grad(set_to_none=True)
         with torch.cuda.graph(self.graph):
@@ -185,6 +185,19 @@ class _CapturedStep:
         self.x_in.copy_(inp)
         self.graph.replay()
         return self.loss
+
+
+def _on_side_stream(fn, device):
+    """Run ``fn()`` on a fresh CUDA stream, ordered after and before the current one (the warm-up CUDA graphs need)."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        out = fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    return out
+
+
+_GRAPH_WARMUP = 3  # ordinary full-size steps before the first capture
 
 
 def train_autoencoder(
@@ -212,15 +225,18 @@ def train_autoencoder(
 ) -> dict[str, list[float]]:
     """Minimise the mean squared reconstruction error of ``model`` on ``X`` by minibatch gradient descent.
 
-    The data moves to the device once; every epoch draws a random permutation and takes batches as index slices, so
-    there is no per-sample Python work, and the loss is read back once per epoch (no per-batch synchronisation).
-    Train for ``epochs`` passes or exactly ``iterations`` minibatch steps. ``noise`` (a callable
-    ``noise(x, generator)`` or a ``(kind, level)`` pair for :func:`make_noise`) corrupts each batch's input, never
-    its target. ``lr_decay_every`` multiplies the learning rate by ``lr_decay`` every that many steps.
+    The data moves to the device once; every epoch draws a random permutation and takes batches as index slices
+    (:func:`declib._util.minibatches`), so there is no per-sample Python work, and the loss is read back once per
+    epoch (no per-batch synchronisation). Train for ``epochs`` passes or exactly ``iterations`` minibatch steps.
+    ``noise`` (a callable ``noise(x, generator)`` or a ``(kind, level)`` pair for :func:`make_noise`) corrupts each
+    batch's input, never its target. ``lr_decay_every`` multiplies the learning rate by ``lr_decay`` every that many
+    steps. Notebook 03, §2 derives the loss and walks through this loop.
 
     ``cuda_graph=True`` (CUDA only) replays each full-size step as a captured CUDA graph: the same arithmetic, several
     times faster for small networks, whose eager steps are bound by Python and kernel launches. The learning rate is
-    part of the captured step, so a change of rate captures the step again (a few times per run at most).
+    part of the captured step, so a change of rate captures the step again (a few times per run at most); a short
+    last batch of an epoch runs eagerly. Where a graph cannot run (not CUDA, bf16, one-cycle) it warns and trains
+    eagerly; ``history["graph_steps"]`` (present when ``cuda_graph=True``) counts the replayed steps per epoch.
 
     ``on_epoch_end(state)`` is called after every epoch with the step count, the history and the optimizer's and
     random generators' states; passing such a ``state`` back as ``resume`` (with the model's weights restored by the
@@ -235,28 +251,17 @@ def train_autoencoder(
 
     Returns ``{"loss": [...], "val_loss": [...]}``, per epoch (``val_loss`` only with ``X_val``).
     """
-    if (epochs is None) == (iterations is None):
-        raise ValueError("epochs, iterations: give exactly one of them")
     device = resolve_device(device)
     X = _as_data(X, device)
     Xv = _as_data(X_val, device, "X_val") if X_val is not None else None
     if hasattr(model, "dims") and model.dims[0] != X.shape[1]:
         raise ValueError(f"X: expected {model.dims[0]} features (the model's input width), got {X.shape[1]}")
     n = X.shape[0]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    batch_size = min(batch_size, n)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = iterations if iterations is not None else epochs * steps_per_epoch
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"epochs/iterations: expected a positive integer, got "
-                         f"{epochs if epochs is not None else iterations!r}")
+    batch_size = min(check_int(batch_size, "batch_size", 1), n)
+    total_steps = _total_steps(epochs, iterations, math.ceil(n / batch_size))
     if isinstance(noise, tuple):
         noise = make_noise(*noise)
-    if lr_schedule not in (None, "onecycle"):
-        raise ValueError(f"lr_schedule: expected None or 'onecycle', got {lr_schedule!r}")
-    if lr_schedule is not None and lr_decay_every:
-        raise ValueError("lr_schedule, lr_decay_every: give at most one of them")
+    lr_at = _lr_policy(lr, lr_schedule, lr_decay_every, lr_decay, total_steps)
     autocast = _autocast(precision, device)
     use_graph = cuda_graph and device.type == "cuda" and lr_schedule is None and precision == "fp32"
     if cuda_graph and not use_graph:
@@ -265,85 +270,81 @@ def train_autoencoder(
         warnings.warn(f"cuda_graph=True ignored: a CUDA graph needs device 'cuda' (got {device.type!r}), float32 "
                       "and a constant or step-decayed rate; training eagerly", stacklevel=2)
     model.to(device).train()
-    opt = _optimizer(optimizer, model.parameters(), lr, momentum, capturable=use_graph)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(0 if seed is None else seed)
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum, capturable=use_graph)
+    generator = torch_generator(seed, device)
 
-    def batches():
-        while True:
-            perm = torch.randperm(n, generator=generator, device=device)
-            for s in range(0, n, batch_size):
-                xb = X[perm[s : s + batch_size]]
-                if augment is not None:
-                    xb = augment(xb, generator)
-                yield xb, (noise(xb, generator) if noise is not None else xb)
-
-    def set_lr(value: float):
-        nonlocal captured
-        if value == current_lr[0]:
-            return
-        current_lr[0] = value
-        for group in opt.param_groups:
-            group["lr"] = value
-        captured = None  # a captured step has the old rate baked in: capture again
-
-    current_lr = [lr]
     history: dict[str, list[float]] = {"loss": []}
     if Xv is not None:
         history["val_loss"] = []
+    if cuda_graph:
+        history["graph_steps"] = []
     step = 0
+    scope = contextlib.ExitStack()
     if resume is not None:
         step, history = int(resume["step"]), {k: list(v) for k, v in resume["history"].items()}
         opt.load_state_dict(resume["optimizer"])
         generator.set_state(resume["generator"])
+        # dropout layers draw from torch's global generator: continue its stream, and give the caller's back after
+        scope.enter_context(torch.random.fork_rng(devices=[device] if device.type == "cuda" else []))
         torch.random.set_rng_state(resume["cpu_rng"])
         if device.type == "cuda" and resume.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
-    stream = batches()
-    captured = None
-    epoch_sum, epoch_count = torch.zeros((), device=device), 0
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not progress, mininterval=1.0)
-    while step < total_steps:
-        if lr_decay_every:
-            set_lr(lr * lr_decay ** (step // lr_decay_every))
-        elif lr_schedule == "onecycle":
-            set_lr(one_cycle_lr(step, total_steps, lr))
-        xb, inp = next(stream)
-        if use_graph and captured is None and len(xb) == batch_size and total_steps - step > 3:
-            warm = [(xb, inp)] + [next(stream) for _ in range(2)]
-            warm = [(a, b) for a, b in warm if len(a) == batch_size]
-            captured = _CapturedStep(model, opt, batch_size, X.shape[1], device, warm)
-            for loss in captured.losses:
-                epoch_sum += loss * batch_size
-            epoch_count += batch_size * len(captured.losses)
-            step += len(captured.losses)
-            bar.update(len(captured.losses))
-        else:
-            if captured is not None and len(xb) == batch_size:
-                loss = captured(xb, inp)
+    with scope:
+        def eager_step(xb, inp):
+            opt.zero_grad(set_to_none=not use_graph)
+            with autocast:
+                loss = F.mse_loss(model(inp).float(), xb)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        current_lr, captured, warm, graph_steps = lr, None, 0, 0
+        epoch_sum, epoch_count = torch.zeros((), device=device), 0
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not progress, mininterval=1.0)
+        for idx in minibatches(n, batch_size, generator, device):
+            if step >= total_steps:
+                break
+            if lr_at(step) != current_lr:
+                current_lr = lr_at(step)
+                for group in opt.param_groups:
+                    group["lr"] = current_lr
+                captured = None  # a captured step has the old rate baked in: capture again
+            xb = X[idx]
+            if augment is not None:
+                xb = augment(xb, generator)
+            inp = noise(xb, generator) if noise is not None else xb
+            if use_graph and len(xb) == batch_size:  # full-size batches: warm up, capture once, then replay
+                if captured is None and warm >= _GRAPH_WARMUP:
+                    captured = _CapturedStep(model, opt, xb.shape, device)
+                if captured is not None:
+                    loss = captured(xb, inp)
+                    graph_steps += 1
+                else:
+                    loss = _on_side_stream(lambda: eager_step(xb, inp), device)
+                    warm += 1
             else:
-                opt.zero_grad(set_to_none=not use_graph)
-                with autocast:
-                    loss = F.mse_loss(model(inp).float(), xb)
-                loss.backward()
-                opt.step()
+                loss = eager_step(xb, inp)
             epoch_sum += loss.detach() * len(xb)
             epoch_count += len(xb)
             step += 1
             bar.update(1)
-        if epoch_count >= n or step == total_steps:
-            history["loss"].append(float(epoch_sum) / epoch_count)  # one host sync per epoch
-            epoch_sum, epoch_count = torch.zeros((), device=device), 0
-            if Xv is not None:
-                history["val_loss"].append(reconstruction_mse(model, Xv))
-                model.train()
-            if on_epoch_end is not None:
-                on_epoch_end({"step": step, "history": history, "optimizer": opt.state_dict(),
-                              "generator": generator.get_state(), "cpu_rng": torch.random.get_rng_state(),
-                              "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
-    bar.close()
+            if epoch_count >= n or step == total_steps:
+                history["loss"].append(float(epoch_sum) / epoch_count)  # one host sync per epoch
+                epoch_sum, epoch_count = torch.zeros((), device=device), 0
+                if cuda_graph:
+                    history["graph_steps"].append(graph_steps)
+                    graph_steps = 0
+                if Xv is not None:
+                    history["val_loss"].append(reconstruction_mse(model, Xv))
+                    model.train()
+                if on_epoch_end is not None:
+                    on_epoch_end({"step": step, "history": history, "optimizer": opt.state_dict(),
+                                  "generator": generator.get_state(), "cpu_rng": torch.random.get_rng_state(),
+                                  "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
+        bar.close()
     model.eval()
     return history
 
@@ -354,7 +355,7 @@ def one_cycle_lr(step: int, total_steps: int, peak: float, warmup: float = 0.3, 
     first ``warmup`` fraction of the steps, then a cosine fall to peak/(div·final_div) — PyTorch's ``OneCycleLR``
     defaults, without its momentum cycling. With :math:`c(a, b, t) = b + (a - b)(1 + \cos \pi t)/2`:
     :math:`\eta_s = c(\eta/25, \eta, s/s_w)` for :math:`s < s_w`, then :math:`c(\eta, \eta/25\cdot10^{-4},
-    (s - s_w)/(S - s_w))`."""
+    (s - s_w)/(S - s_w))`. Notebook 04 §6."""
     rise = max(1, int(warmup * total_steps))
     lo, end = peak / div, peak / div / final_div
     if step < rise:
@@ -376,25 +377,28 @@ def _autocast(precision: str, device: torch.device):
 
 
 # ----------------------------------------------------------------------------------------------------- evaluation
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
-def encode(model: Autoencoder, X, batch_size: int = 8192, device=None) -> np.ndarray:
-    """The codes z = g(x) of every row of ``X`` as a float32 NumPy array."""
-    device = resolve_device(device) if device is not None else next(model.parameters()).device
-    X = _as_data(X, device)
+def encode(model: Autoencoder, X, batch_size: int = 8192) -> np.ndarray:
+    """The codes z = g(x) of every row of ``X`` as a float32 NumPy array, computed where the model's weights are."""
     model.eval()
-    return torch.cat([model.encode(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]).cpu().numpy()
+    return batched(model.encode, _as_data(X, _device_of(model)), batch_size=batch_size).cpu().numpy()
 
 
 @torch.no_grad()
 def reconstruction_mse(model: nn.Module, X, batch_size: int = 8192, inputs=None) -> float:
     """Mean squared error between ``X`` and the reconstruction of ``inputs`` (default ``X`` itself)."""
-    device = next(model.parameters()).device
-    X = _as_data(X, device)
-    inp = X if inputs is None else _as_data(inputs, device, "inputs")
+    X = _as_data(X, _device_of(model))
+    inp = X if inputs is None else _as_data(inputs, X.device, "inputs")
+    if inp.shape != X.shape:
+        raise ValueError(f"inputs: expected the shape of X {tuple(X.shape)}, got {tuple(inp.shape)}")
     model.eval()
-    total = torch.zeros((), device=device, dtype=torch.float64)
-    for s in range(0, len(X), batch_size):
-        total += ((model(inp[s : s + batch_size]) - X[s : s + batch_size]) ** 2).sum(dtype=torch.float64)
+    row_errors = batched(lambda x_in, x: ((model(x_in) - x) ** 2).sum(dim=1, dtype=torch.float64), inp, X,
+                         batch_size=batch_size)
+    total = row_errors.sum()
     return float(total) / X.numel()
 
 
@@ -412,6 +416,7 @@ def as_numpy_mlp(model: Autoencoder):
 
     Notebook 02's hand-written backprop then trains it: ``W1`` = encoder weight transposed, ``W2`` = decoder weight
     transposed, the code's activation as the hidden activation, the reconstruction's as the output, MSE loss.
+    Notebook 03 §2.
     """
     from .nn import MLP
 
@@ -430,9 +435,8 @@ def as_numpy_mlp(model: Autoencoder):
 
 @torch.no_grad()
 def decode_point(model: Autoencoder, z) -> np.ndarray:
-    """The decoder's image for one code ``z`` (length = code size), as a side × side array."""
-    device = next(model.parameters()).device
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device).reshape(1, -1)
+    """The decoder's image for one code ``z`` (length = code size), as a side × side array. Notebook 03 §4."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=_device_of(model)).reshape(1, -1)
     if z.shape[1] != model.dims[-1]:
         raise ValueError(f"z: expected {model.dims[-1]} numbers (the code size), got {z.shape[1]}")
     model.eval()
@@ -443,11 +447,10 @@ def decode_point(model: Autoencoder, z) -> np.ndarray:
 
 @torch.no_grad()
 def denoise(model: Autoencoder, X, sigma: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Corrupt ``X`` with clipped Gaussian noise of level σ (seeded) and reconstruct it: ``(noisy, denoised)``."""
-    device = next(model.parameters()).device
-    X = _as_data(X, device)
-    g = torch.Generator(device=device)
-    g.manual_seed(seed)
+    """Corrupt ``X`` with clipped Gaussian noise of level σ (seeded) and reconstruct it: ``(noisy, denoised)``.
+    Notebook 03 §5."""
+    X = _as_data(X, _device_of(model))
+    g = torch_generator(seed, X.device)
     noisy = gaussian_noise(X, sigma, g)
     model.eval()
     return noisy.cpu().numpy(), model(noisy).clamp(0, 1).cpu().numpy()

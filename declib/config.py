@@ -62,6 +62,20 @@ class Profile:
     dec_precision: str  # "fp32", or "bf16" (autocast for the encoder/decoder where the processor supports it)
     min_sae_kmeans_acc: float
     min_dec_acc: float
+    # --- the same in every profile: the settings of the main job's stages (declib.pipeline), named here once ---
+    n_clusters: int = 10  # K: MNIST's ten digits
+    subset_seed: int = 0  # the stratified subset (fast profile) is the same for every stage and seed
+    ae_lr: float = 3e-3  # the 784→10→784 autoencoder: Adam, batches of 256
+    ae_batch_size: int = 256
+    embedding_kmeans_n_init: int = 20  # k-means restarts on every learned embedding (pixels use kmeans_n_init)
+    dec_optimizer: str = "sgd"  # DEC as in the paper: SGD 0.01, momentum 0.9, batches of 256, tol 0.1 %
+    dec_lr: float = 0.01
+    dec_batch_size: int = 256
+    dec_tol: float = 0.001
+    idec_optimizer: str = "adam"  # IDEC as Guo et al. (2017): Adam 1e-3, γ = 0.1
+    idec_lr: float = 1e-3
+    idec_gamma: float = 0.1
+    figure_sample: int = 5_000  # digits in the 2-D embedding figure
 
 
 _FULL = Profile(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import atomic_path
+from ._util import atomic_path, numpy_rng
 
 __all__ = [
     "MNIST_FILES",
@@ -271,7 +271,7 @@ def subset_indices(y: np.ndarray, n: int, seed: int | np.random.Generator | None
         raise ValueError(f"y: expected a 1-D array of labels, got shape {y.shape}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(y):
         raise ValueError(f"n: expected an integer in [1, {len(y)}] (the number of labels), got {n!r}")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
     quota = counts * (n / len(y))
     take = np.floor(quota).astype(np.int64)

@@ -28,10 +28,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from ._util import ParamsMixin, as_float_array, as_float_tensor, check_fitted, check_int, check_number, numpy_rng
 from .config import resolve_device
 
 __all__ = [
     "KMeans",
+    "lloyd",
     "kmeans_plusplus",
     "random_init",
     "total_sum_of_squares",
@@ -43,44 +45,6 @@ __all__ = [
 ]
 
 _CHUNK_ELEMENTS = 1 << 22  # rows per chunk × centroids: bounds the distance block's memory (16 MiB in float32)
-
-
-# ------------------------------------------------------------------------------------------------- validation
-def _as_tensor(X, device: torch.device | None = None, name: str = "X") -> torch.Tensor:
-    """``X`` as a 2-D floating tensor on ``device`` (float32 stays float32, float64 stays float64), checked."""
-    if isinstance(X, torch.Tensor):
-        t = X.detach()
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
-    if t.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array of shape (n_samples, n_features), got shape {tuple(t.shape)}")
-    if t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one sample and one feature, got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    elif t.dtype not in (torch.float32, torch.float64):
-        t = t.to(torch.float32)
-    if device is not None:
-        t = t.to(device)
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: contains NaN or infinity")
-    return t
-
-
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name}: expected an integer {bound}, got {value}")
-    return int(value)
-
-
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 # ---------------------------------------------------------------------------------------------- the two steps
@@ -133,15 +97,15 @@ def _lloyd_pass(X: torch.Tensor, x_sq: torch.Tensor, centers: torch.Tensor, with
 
 
 # ----------------------------------------------------------------------------------------------- initialisation
-def random_init(X, n_clusters: int, seed=None) -> np.ndarray:
-    """Forgy initialisation: ``n_clusters`` distinct data points drawn uniformly at random."""
-    Xt = _as_tensor(X)
-    k = _check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
-    idx = _rng(seed).choice(Xt.shape[0], size=k, replace=False)
+def random_init(X, n_clusters: int, seed=0) -> np.ndarray:
+    """Forgy initialisation: ``n_clusters`` distinct data points drawn uniformly at random. Notebook 01 §3."""
+    Xt = as_float_tensor(X)
+    k = check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
+    idx = numpy_rng(seed).choice(Xt.shape[0], size=k, replace=False)
     return Xt[torch.from_numpy(idx)].cpu().numpy()
 
 
-def kmeans_plusplus(X, n_clusters: int, seed=None, n_local_trials: int | None = None, device=None) -> np.ndarray:
+def kmeans_plusplus(X, n_clusters: int, seed=0, n_local_trials: int | None = None, device=None) -> np.ndarray:
     r"""k-means++ seeding (Arthur & Vassilvitskii, 2007), greedy variant.
 
     The first centroid is a data point drawn uniformly; each next one is drawn with probability proportional to
@@ -149,11 +113,12 @@ def kmeans_plusplus(X, n_clusters: int, seed=None, n_local_trials: int | None = 
     draws ``n_local_trials`` candidates that way (default :math:`2 + \lfloor \ln K \rfloor`, as scikit-learn) and
     keeps the one that lowers :math:`\sum_i D(x_i)^2` most; ``n_local_trials=1`` is the original algorithm.
     Returns the ``(n_clusters, d)`` initial centroids.
+    Notebook 01 §3.
     """
     device = resolve_device(device) if device is not None else None
-    Xt = _as_tensor(X, device)
-    k = _check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
-    return _kmeans_plusplus(Xt, _sq_norms(Xt), k, _rng(seed), n_local_trials)[0].cpu().numpy()
+    Xt = as_float_tensor(X, device=device)
+    k = check_int(n_clusters, "n_clusters", 1, Xt.shape[0])
+    return _kmeans_plusplus(Xt, _sq_norms(Xt), k, numpy_rng(seed), n_local_trials)[0].cpu().numpy()
 
 
 def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None, n_runs: int = 1) -> torch.Tensor:
@@ -162,7 +127,7 @@ def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None, n_runs: int = 1) -> t
     The runs share each pass over X: every step evaluates all runs' candidates with one matrix product.
     """
     n = X.shape[0]
-    trials = 2 + int(math.log(k)) if n_local_trials is None else _check_int(n_local_trials, "n_local_trials", 1)
+    trials = 2 + int(math.log(k)) if n_local_trials is None else check_int(n_local_trials, "n_local_trials", 1)
     runs = torch.arange(n_runs, device=X.device)
     chosen = torch.empty(n_runs, k, dtype=torch.int64, device=X.device)
     first = torch.from_numpy(rng.integers(n, size=n_runs)).to(X.device)
@@ -187,8 +152,35 @@ def _kmeans_plusplus(X, x_sq, k, rng, n_local_trials=None, n_runs: int = 1) -> t
     return X[chosen]
 
 
+# ----------------------------------------------------------------------------------------- Lloyd, plainly
+def lloyd(X, centers, max_iter: int = 300, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lloyd's algorithm as the lecture writes it, in plain NumPy, from the initial ``centers`` (K × d).
+
+    This is the version to read; :class:`KMeans` runs the same steps, batched and chunked (and a test checks that
+    both give the same centroids, labels and iteration count). Returns ``(centers, labels, n_iter)``. Notebook 01 §1.
+    """
+    X = as_float_array(X)
+    m = as_float_array(centers, "centers", n_features=X.shape[1]).copy()
+    eps = tol * X.var(axis=0).mean()  # tol relative to the data's mean per-feature variance
+    labels = None
+    for t in range(1, max_iter + 1):
+        d2 = ((X[:, None, :] - m[None, :, :]) ** 2).sum(axis=2)  # ‖x_i − m_j‖², n × K
+        new_labels = d2.argmin(axis=1)  # assignment step: C(x_i) = argmin_j ‖x_i − m_j‖²
+        sizes = np.bincount(new_labels, minlength=len(m))
+        m_new = np.array([X[new_labels == j].mean(axis=0) if sizes[j] else m[j] for j in range(len(m))])  # update
+        empty = np.flatnonzero(sizes == 0)  # an empty cluster restarts at the point farthest from its centroid
+        m_new[empty] = X[np.argsort(-d2.min(axis=1), kind="stable")[: len(empty)]]
+        shift = ((m_new - m) ** 2).sum(axis=1).mean()  # (1/K) Σ_j ‖m_j(t+1) − m_j(t)‖²
+        unchanged = labels is not None and np.array_equal(new_labels, labels) and not len(empty)
+        m, labels = m_new, new_labels
+        if unchanged or shift <= eps:  # the two stopping rules (the cap is the loop's end)
+            break
+    labels = ((X[:, None, :] - m[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)  # consistent with the final m
+    return m, labels, t
+
+
 # ---------------------------------------------------------------------------------------------------- KMeans
-class KMeans:
+class KMeans(ParamsMixin):
     """k-means clustering by Lloyd's algorithm, scikit-learn style.
 
     Parameters
@@ -200,7 +192,8 @@ class KMeans:
     max_iter : the iteration cap (first stopping rule).
     tol : relative tolerance of the second stopping rule, mean squared centroid shift ≤ ε with
         ε = tol × (mean per-feature variance of X). scikit-learn's ``tol=t`` equals ours with ``tol=t/K``.
-    seed : integer seed or ``numpy.random.Generator``; the same seed gives the same result on the same device.
+    seed : integer seed (default 0) or ``numpy.random.Generator``; the same seed gives the same result on the same
+        device, ``None`` fresh randomness.
     device : ``None``/``"auto"`` (CUDA, then MPS, then CPU), or ``"cpu"``, ``"cuda"``, ``"mps"``.
     keep_history : record the centroids and the WSS of every iteration of the best run in ``history_``.
 
@@ -208,10 +201,11 @@ class KMeans:
     centroids), ``n_iter_``, and ``history_`` = ``{"centers": [...], "wss": [...], "shift": [...]}``, where entry t
     holds the centroids used in assignment step t+1, the WSS of that assignment, and the mean squared shift of the
     update that followed.
+    Notebook 01 §1 and §4.
     """
 
     def __init__(self, n_clusters: int = 8, init="k-means++", n_init: int = 10, max_iter: int = 300,
-                 tol: float = 1e-4, seed=None, device=None, keep_history: bool = True):
+                 tol: float = 1e-4, seed=0, device=None, keep_history: bool = True):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -223,18 +217,17 @@ class KMeans:
 
     # -------------------------------------------------------------------------------------------- checks
     def _validate(self, X: torch.Tensor) -> tuple[int, int]:
-        k = _check_int(self.n_clusters, "n_clusters", 1)
+        k = check_int(self.n_clusters, "n_clusters", 1)
         if k > X.shape[0]:
             raise ValueError(f"n_clusters: expected at most n_samples = {X.shape[0]}, got {k}")
-        n_init = _check_int(self.n_init, "n_init", 1)
-        _check_int(self.max_iter, "max_iter", 1)
-        if not isinstance(self.tol, (int, float)) or isinstance(self.tol, bool) or not self.tol >= 0:
-            raise ValueError(f"tol: expected a number >= 0, got {self.tol!r}")
+        n_init = check_int(self.n_init, "n_init", 1)
+        check_int(self.max_iter, "max_iter", 1)
+        check_number(self.tol, "tol", 0.0)
         if isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):
                 raise ValueError(f"init: expected 'k-means++', 'random' or an array of centroids, got {self.init!r}")
         else:
-            init = _as_tensor(self.init, name="init")
+            init = as_float_tensor(self.init, "init")
             if tuple(init.shape) != (k, X.shape[1]):
                 raise ValueError(f"init: expected an array of shape ({k}, {X.shape[1]}), got {tuple(init.shape)}")
             n_init = 1
@@ -244,13 +237,13 @@ class KMeans:
     def fit(self, X, y=None) -> "KMeans":
         """Run Lloyd's algorithm ``n_init`` times and keep the run with the lowest WSS. ``y`` is ignored."""
         device = resolve_device(self.device)
-        Xt = _as_tensor(X, device)
+        Xt = as_float_tensor(X, device=device)
         k, n_init = self._validate(Xt)
-        rng = _rng(self.seed)
+        rng = numpy_rng(self.seed)
         x_sq = _sq_norms(Xt)
         eps = float(self.tol) * float(Xt.double().var(dim=0).mean())
         if not isinstance(self.init, str):
-            inits = _as_tensor(self.init, device, "init").to(Xt.dtype)[None]
+            inits = as_float_tensor(self.init, "init", device).to(Xt.dtype)[None]
         elif self.init == "k-means++":
             inits = _kmeans_plusplus(Xt, x_sq, k, rng, n_runs=n_init)
         else:
@@ -271,7 +264,9 @@ class KMeans:
     def _lloyd(self, X, x_sq, centers, eps):
         """Lloyd's algorithm for R runs in lockstep (centers: R×K×d); a run leaves the batch when it stops.
 
-        Each run follows exactly the trajectory it would follow alone; batching only shares the passes over X.
+        Each run follows the trajectory it would follow alone (exactly in float64; in float32 the rounding of the
+        distance block depends on its width R·K, so a point tied to within ~1e-7 between two centroids can be
+        assigned differently); batching only shares the passes over X.
         """
         R = centers.shape[0]
         final = centers.clone()
@@ -309,9 +304,8 @@ class KMeans:
 
     # ----------------------------------------------------------------------------------------- predict
     def _check_fitted(self, X) -> torch.Tensor:
-        if not hasattr(self, "cluster_centers_"):
-            raise RuntimeError("this KMeans is not fitted yet: call fit(X) first")
-        Xt = _as_tensor(X, resolve_device(self.device))
+        check_fitted(self, "cluster_centers_")
+        Xt = as_float_tensor(X, device=resolve_device(self.device))
         if Xt.shape[1] != self.n_features_in_:
             raise ValueError(f"X: expected {self.n_features_in_} features (as in fit), got {Xt.shape[1]}")
         return Xt
@@ -338,12 +332,13 @@ class KMeans:
 
     def __repr__(self) -> str:
         init = self.init if isinstance(self.init, str) else "array"
-        return f"KMeans(n_clusters={self.n_clusters}, init={init!r}, n_init={self.n_init}, tol={self.tol})"
+        return (f"KMeans(n_clusters={self.n_clusters}, init={init!r}, n_init={self.n_init}, tol={self.tol}, "
+                f"seed={self.seed})")
 
 
 # --------------------------------------------------------------------------------------------- sums of squares
 def _np64(X, name="X") -> np.ndarray:
-    return _as_tensor(X, torch.device("cpu"), name).double().numpy()
+    return as_float_array(X, name)
 
 
 def _labels_for(X: np.ndarray, labels) -> np.ndarray:
@@ -354,7 +349,8 @@ def _labels_for(X: np.ndarray, labels) -> np.ndarray:
 
 
 def total_sum_of_squares(X) -> float:
-    r"""TSS :math:`= \sum_i \lVert x_i - \bar x \rVert^2`, the spread of the data around its mean (float64)."""
+    r"""TSS :math:`= \sum_i \lVert x_i - \bar x \rVert^2`, the spread of the data around its mean (float64).
+    Notebook 01 §2."""
     X = _np64(X)
     return float(((X - X.mean(axis=0)) ** 2).sum())
 
@@ -363,6 +359,7 @@ def within_sum_of_squares(X, labels, centers=None) -> float:
     r"""WSS :math:`= \sum_j \sum_{i \in S_j} \lVert x_i - m_j \rVert^2` (float64).
 
     ``centers`` defaults to the cluster means, for which TSS = BSS + WSS holds exactly.
+    Notebook 01 §2.
     """
     X = _np64(X)
     labels = _labels_for(X, labels)
@@ -379,7 +376,8 @@ def within_sum_of_squares(X, labels, centers=None) -> float:
 
 
 def between_sum_of_squares(X, labels) -> float:
-    r"""BSS :math:`= \sum_j |S_j| \, \lVert m_j - \bar x \rVert^2`, with :math:`m_j` the mean of cluster :math:`S_j`."""
+    r"""BSS :math:`= \sum_j |S_j| \, \lVert m_j - \bar x \rVert^2`, with :math:`m_j` the mean of cluster :math:`S_j`.
+    Notebook 01 §2."""
     X = _np64(X)
     labels = _labels_for(X, labels)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -392,11 +390,11 @@ def between_sum_of_squares(X, labels) -> float:
 # ------------------------------------------------------------------------------------------------------- elbow
 def elbow(X, ks: Iterable[int], n_init: int = 3, seed=0, device=None, max_iter: int = 300, tol: float = 1e-4,
           progress: bool = False) -> np.ndarray:
-    """The best WSS of :class:`KMeans` for every K in ``ks`` (same seed for each K)."""
+    """The best WSS of :class:`KMeans` for every K in ``ks`` (same seed for each K). Notebook 01 §5."""
     ks = list(ks)
     if not ks:
         raise ValueError("ks: expected at least one number of clusters")
-    Xt = _as_tensor(X, resolve_device(device))
+    Xt = as_float_tensor(X, device=resolve_device(device))
     if progress:
         from tqdm.auto import tqdm
 
@@ -416,6 +414,7 @@ def find_knee(ks: Sequence[int], wss: Sequence[float], log: bool = True) -> int:
     Both axes are scaled to [0, 1]; the knee is the point farthest below the straight line joining the first and
     last points of the curve. With ``log=True`` (default) the curve is log(WSS): what counts is the *relative*
     decrease an extra cluster buys, so the large first drops do not hide the elbow.
+    Notebook 01 §5.
     """
     ks, wss = np.asarray(ks, dtype=float), np.asarray(wss, dtype=float)
     if ks.shape != wss.shape or ks.ndim != 1 or len(ks) < 3:
@@ -437,10 +436,11 @@ def relative_contrast(X, n_queries: int = 100, seed=0) -> float:
 
     In high dimensions this ratio shrinks towards 0 for unstructured data: the nearest and the farthest point are
     almost equally far, the "concentration of distances" that makes raw-pixel clustering hard.
+    Notebook 01 §7.
     """
     X = _np64(X)
-    n_queries = _check_int(n_queries, "n_queries", 1, X.shape[0] - 1)
-    rng = _rng(seed)
+    n_queries = check_int(n_queries, "n_queries", 1, X.shape[0] - 1)
+    rng = numpy_rng(seed)
     q = rng.choice(X.shape[0], size=n_queries, replace=False)
     sq = (X**2).sum(axis=1)
     d = np.sqrt(np.maximum(sq[q, None] - 2 * X[q] @ X.T + sq[None, :], 0))

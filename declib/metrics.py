@@ -70,6 +70,7 @@ def cluster_accuracy(y_true, y_pred, return_mapping: bool = False):
 
     The map is the best one-to-one assignment of clusters to classes (see :func:`cluster_mapping`); it works for
     any numbers of clusters and classes. With ``return_mapping=True`` returns ``(accuracy, mapping)``.
+    Notebook 00 §6 and 01 §6.
     """
     table, classes, clusters = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(table, maximize=True)
@@ -79,13 +80,15 @@ def cluster_accuracy(y_true, y_pred, return_mapping: bool = False):
 
 
 def nmi(y_true, y_pred) -> float:
-    """Normalised mutual information I(Y; C) / mean(H(Y), H(C)) (scikit-learn's arithmetic normalisation)."""
+    """Normalised mutual information I(Y; C) / mean(H(Y), H(C)) (scikit-learn's arithmetic normalisation).
+    Notebook 00 §6."""
     y_true, y_pred = _pair(y_true, y_pred)
     return float(normalized_mutual_info_score(y_true, y_pred))
 
 
 def ari(y_true, y_pred) -> float:
-    """Adjusted Rand index: pair-counting agreement, 0 for a random labelling and 1 for a perfect one."""
+    """Adjusted Rand index: pair-counting agreement, 0 for a random labelling and 1 for a perfect one.
+    Notebook 00 §6."""
     y_true, y_pred = _pair(y_true, y_pred)
     return float(adjusted_rand_score(y_true, y_pred))
 
@@ -103,6 +106,7 @@ def mapped_confusion_matrix(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.
     column of zeros whose cluster label is -1, so column ``c`` still belongs to class ``c``. Returns
     ``(matrix, classes, cluster_order)`` with ``matrix[c, j]`` the number of points of class ``classes[c]`` in
     cluster ``cluster_order[j]`` (0 for the label -1).
+    Notebook 01 §6.
     """
     table, classes, clusters = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(table, maximize=True)
@@ -123,6 +127,7 @@ def merged_digits(y_true, y_pred, share: float = 0.5) -> list[tuple[int, list[in
     With ``share = 0.5`` a class can be "held" by one cluster at most, so this reads straight off the contingency
     table: a cluster holding most of the 4s *and* most of the 9s has merged them, whatever its accuracy. An empty
     list means no cluster merged two digits.
+    Notebook 05 §9.
     """
     if not 0.5 <= share <= 1:
         raise ValueError(f"share: expected a fraction in [0.5, 1], got {share!r}")

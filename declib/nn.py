@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._util import ParamsMixin, as_float_array, batched, check_choice, check_int, make_optimizer, numpy_rng
+
 __all__ = [
     "Activation", "ACTIVATIONS", "get_activation", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "identity",
     "Loss", "LOSSES", "get_loss", "MLP", "SGD", "Adam", "gradient_check", "relative_error", "torch_gradients",
@@ -80,6 +82,7 @@ class Activation:
     ``forward(z)`` is f(z); ``derivative(z, a)`` is f'(z) elementwise (``a`` = f(z), reused where cheaper);
     ``backward(z, a, grad_a)`` is ∂L/∂z given ∂L/∂a, i.e. ``grad_a * f'(z)`` for elementwise activations and the
     Jacobian-vector product for softmax, whose output components all depend on all inputs.
+    Notebook 02 §2.
     """
 
     name: str
@@ -111,7 +114,7 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(name: str | Activation, slope: float = 0.01) -> Activation:
-    """The activation called ``name`` (one of :data:`ACTIVATIONS`); ``slope`` is leaky ReLU's."""
+    """The activation called ``name`` (one of :data:`ACTIVATIONS`); ``slope`` is leaky ReLU's. Notebook 02 §2."""
     if isinstance(name, Activation):
         return name
     if name == "leaky_relu" and slope != 0.01:
@@ -127,7 +130,8 @@ _EPS = 1e-12  # keeps log() away from 0
 
 @dataclass(frozen=True)
 class Loss:
-    r"""A loss :math:`L(\hat y, y)`, averaged over the batch, with its gradient :math:`\partial L / \partial \hat y`."""
+    r"""A loss :math:`L(\hat y, y)`, averaged over the batch, with its gradient :math:`\partial L / \partial \hat y`.
+    Notebook 02 §3."""
 
     name: str
     value: Callable[[np.ndarray, np.ndarray], float]
@@ -154,7 +158,7 @@ LOSSES: dict[str, Loss] = {
 
 
 def get_loss(name: str | Loss) -> Loss:
-    """The loss called ``name`` (one of :data:`LOSSES`)."""
+    """The loss called ``name`` (one of :data:`LOSSES`). Notebook 02 §3."""
     if isinstance(name, Loss):
         return name
     if name not in LOSSES:
@@ -176,46 +180,54 @@ def _fused_loss(act: str, z: np.ndarray, y: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------- MLP
-class MLP:
+class MLP(ParamsMixin):
     """A fully connected network ``sizes = [d, h_1, ..., T]`` with biases, trained by hand-written backprop.
 
-    Parameters are in ``params`` under the lecture's names ``W1, b1, W2, b2, ...`` (``W1`` has shape d × h_1).
+    Parameters are in ``params`` under the lecture's names ``W1, b1, W2, b2, ...`` (``W1`` has shape d × h_1),
+    initialised when the network is built, so ``forward``/``backward`` work before any training (notebook 02, §4).
     ``forward`` caches what ``backward`` needs (each layer's input h, pre-activation z and output); ``backward``
     returns the gradients under the same names. With ``output="softmax", loss="cross_entropy"`` (or sigmoid + BCE)
     the output layer's δ is the simple ŷ − y (divided by n).
 
     ``init``: ``"he"`` (N(0, 2/fan_in), for ReLU) or ``"xavier"`` (N(0, 2/(fan_in + fan_out)), for tanh/sigmoid).
+    Training hyperparameters for :meth:`fit`: ``epochs``, ``batch_size``, ``lr``, ``optimizer`` ("sgd" with
+    ``momentum``, or "adam"), ``seed`` (the initial weights and the order of the minibatches) and ``progress``.
+    Every argument is stored unchanged (``get_params``/``set_params``/``sklearn.base.clone`` work; a clone is a
+    freshly initialised network); the objects they name are ``f_hidden``, ``f_out`` (activations) and ``loss_fn``.
+    Fitted: ``history_`` (per epoch: ``loss``, ``accuracy``, and ``val_accuracy`` with validation data).
     """
 
     def __init__(self, sizes: list[int], activation: str = "relu", output: str = "softmax",
-                 loss: str = "cross_entropy", init: str = "he", seed=0, dtype=np.float64, slope: float = 0.01):
+                 loss: str = "cross_entropy", init: str = "he", seed=0, dtype=np.float64, slope: float = 0.01, *,
+                 epochs: int = 10, batch_size: int = 128, lr: float = 0.1, optimizer: str = "sgd",
+                 momentum: float = 0.9, progress: bool = True):
         if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
             raise ValueError(f"sizes: expected at least two positive integers [d, ..., T], got {sizes!r}")
-        if init not in ("he", "xavier"):
-            raise ValueError(f"init: expected 'he' or 'xavier', got {init!r}")
-        self.sizes = [int(s) for s in sizes]
-        self.hidden = get_activation(activation, slope)
-        self.output = get_activation(output, slope)
-        self.loss = get_loss(loss)
-        self.slope = slope
-        self.dtype = np.dtype(dtype)
-        rng = np.random.default_rng(seed)
+        check_choice(init, "init", ("he", "xavier"))
+        self.sizes, self.activation, self.output, self.loss, self.init = sizes, activation, output, loss, init
+        self.seed, self.dtype, self.slope = seed, dtype, slope
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.optimizer, self.momentum = optimizer, momentum
+        self.progress = progress
+        self._sizes = [int(s) for s in sizes]
+        self.f_hidden = get_activation(activation, slope)
+        self.f_out = get_activation(output, slope)
+        self.loss_fn = get_loss(loss)
+        self._dtype = np.dtype(dtype)
+        rng = numpy_rng(seed)  # a Generator is used as it is; an integer seeds a fresh one
         self.params: dict[str, np.ndarray] = {}
-        for l, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+        for l, (fan_in, fan_out) in enumerate(zip(self._sizes[:-1], self._sizes[1:]), start=1):
             std = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
-            self.params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self.dtype)
-            self.params[f"b{l}"] = np.zeros(fan_out, dtype=self.dtype)
+            self.params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(self._dtype)
+            self.params[f"b{l}"] = np.zeros(fan_out, dtype=self._dtype)
         self._cache: list | None = None
 
     @property
     def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        return len(self._sizes) - 1
 
     def _check_x(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=self.dtype)
-        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X: expected shape (n, {self.sizes[0]}), got {X.shape}")
-        return X
+        return as_float_array(X, "X", self._dtype, n_features=self._sizes[0])
 
     def forward(self, X) -> np.ndarray:
         """ŷ for a batch ``X`` (n × d); caches (h^(l−1), z^(l), h^(l)) of every layer for :meth:`backward`."""
@@ -223,7 +235,7 @@ class MLP:
         self._cache = []
         for l in range(1, self.n_layers + 1):
             z = h @ self.params[f"W{l}"] + self.params[f"b{l}"]  # z^(l) = h^(l−1) W^(l) + b^(l)
-            f = self.output if l == self.n_layers else self.hidden
+            f = self.f_out if l == self.n_layers else self.f_hidden
             a = f(z)  # h^(l) = f(z^(l)); the last one is ŷ
             self._cache.append((h, z, a))
             h = a
@@ -233,25 +245,25 @@ class MLP:
 
     def _targets(self, y, n: int) -> np.ndarray:
         y = np.asarray(y)
-        T = self.sizes[-1]
+        T = self._sizes[-1]
         if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):  # class indices → one-hot
             if len(y) != n or y.min() < 0 or y.max() >= T:
                 raise ValueError(f"y: expected {n} class indices in [0, {T}), got shape {y.shape}")
-            return np.eye(T, dtype=self.dtype)[y]
+            return np.eye(T, dtype=self._dtype)[y]
         if y.shape != (n, T):
             raise ValueError(f"y: expected shape ({n}, {T}) (or {n} class indices), got {y.shape}")
-        return y.astype(self.dtype)
+        return y.astype(self._dtype)
 
     def _fused(self) -> bool:
-        return (self.output.name, self.loss.name) in _FUSED
+        return (self.f_out.name, self.loss_fn.name) in _FUSED
 
     def compute_loss(self, X, y) -> float:
         """L(ŷ(X), y): one forward pass, then the loss (computed stably from z for the fused pairs)."""
         y_hat = self.forward(X)
         Y = self._targets(y, len(y_hat))
         if self._fused():
-            return _fused_loss(self.output.name, self._cache[-1][1], Y)
-        return self.loss(y_hat, Y)
+            return _fused_loss(self.f_out.name, self._cache[-1][1], Y)
+        return self.loss_fn(y_hat, Y)
 
     def backward(self, y) -> dict[str, np.ndarray]:
         """The gradients ∂L/∂W^(l), ∂L/∂b^(l) for the batch of the last :meth:`forward`, by the chain rule."""
@@ -261,9 +273,9 @@ class MLP:
         Y = self._targets(y, len(y_hat))
         if self._fused():
             # softmax + CE: ∂L/∂z = (ŷ − y)/n; sigmoid + BCE (a mean over all n·T entries): (ŷ − y)/(nT)
-            delta = (y_hat - Y) / (len(y_hat) if self.output.name == "softmax" else y_hat.size)
+            delta = (y_hat - Y) / (len(y_hat) if self.f_out.name == "softmax" else y_hat.size)
         else:
-            delta = self.output.backward(z_out, y_hat, self.loss.grad(y_hat, Y))  # ∂L/∂ŷ ⊙ f'(z)
+            delta = self.f_out.backward(z_out, y_hat, self.loss_fn.grad(y_hat, Y))  # ∂L/∂ŷ ⊙ f'(z)
         grads = {}
         for l in range(self.n_layers, 0, -1):
             h_prev, _, _ = self._cache[l - 1]
@@ -271,15 +283,15 @@ class MLP:
             grads[f"b{l}"] = delta.sum(axis=0)  # ∂L/∂b^(l) = 1ᵀ δ^(l)
             if l > 1:
                 _, z_prev, a_prev = self._cache[l - 2]
-                delta = self.hidden.backward(z_prev, a_prev, delta @ self.params[f"W{l}"].T)  # δ^(l−1)
+                delta = self.f_hidden.backward(z_prev, a_prev, delta @ self.params[f"W{l}"].T)  # δ^(l−1)
         return grads
 
     def predict_proba(self, X, batch_size: int = 8192) -> np.ndarray:
         """ŷ for ``X``, in batches (no cache kept)."""
         X = self._check_x(X)
-        out = [self.forward(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
+        out = batched(self.forward, X, batch_size=batch_size)
         self._cache = None
-        return np.concatenate(out)
+        return out
 
     def predict(self, X) -> np.ndarray:
         """The class with the largest output for each row of ``X``."""
@@ -289,30 +301,27 @@ class MLP:
         """Classification accuracy on (X, y) with integer labels y."""
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
-    def fit(self, X, y, epochs: int = 10, batch_size: int = 128, lr: float = 0.1, optimizer: str = "sgd",
-            momentum: float = 0.9, seed=0, X_val=None, y_val=None, progress: bool = True) -> dict[str, list]:
-        """Minibatch training: every epoch visits the shuffled data once in batches of ``batch_size``.
+    def fit(self, X, y, X_val=None, y_val=None) -> "MLP":
+        """Minibatch training for ``epochs`` epochs: each visits the shuffled data once in batches of ``batch_size``.
 
-        ``optimizer``: ``"sgd"`` (with ``momentum``) or ``"adam"``. Returns the history: mean training loss and
-        accuracy per epoch (and validation accuracy when ``X_val``, ``y_val`` are given).
+        Records ``history_``: mean training loss and accuracy per epoch (and validation accuracy when ``X_val``,
+        ``y_val`` are given). Returns ``self``; a second ``fit`` continues from the current weights (with the same
+        minibatch order when ``seed`` is an integer).
         """
         X = self._check_x(X)
         y = np.asarray(y)
         if len(y) != len(X):
             raise ValueError(f"X and y: expected the same number of rows, got {len(X)} and {len(y)}")
-        if optimizer == "sgd":
-            opt = SGD(self.params, lr=lr, momentum=momentum)
-        elif optimizer == "adam":
-            opt = Adam(self.params, lr=lr)
-        else:
-            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
-        rng = np.random.default_rng(seed)
+        epochs = check_int(self.epochs, "epochs", 1)
+        batch_size = check_int(self.batch_size, "batch_size", 1)
+        opt = make_optimizer(self.optimizer, self.params, self.lr, self.momentum)
+        rng = numpy_rng(self.seed)  # the minibatch order: the same seed, the same order
         history: dict[str, list] = {"loss": [], "accuracy": []}
         if X_val is not None:
             history["val_accuracy"] = []
         from tqdm.auto import tqdm
 
-        for _ in tqdm(range(epochs), desc="epochs", disable=not progress):
+        for _ in tqdm(range(epochs), desc="epochs", disable=not self.progress):
             order = rng.permutation(len(X))
             total = 0.0
             for s in range(0, len(X), batch_size):
@@ -324,12 +333,14 @@ class MLP:
             if X_val is not None:
                 history["val_accuracy"].append(self.score(X_val, y_val))
         self._cache = None
-        return history
+        self.history_ = history
+        return self
 
 
 # ---------------------------------------------------------------------------------------------------- optimisers
 class SGD:
-    """Stochastic gradient descent with momentum: v ← μ v − η g, θ ← θ + v (updates ``params`` in place)."""
+    """Stochastic gradient descent with momentum: v ← μ v − η g, θ ← θ + v (updates ``params`` in place).
+    Notebook 02 §6."""
 
     def __init__(self, params: dict[str, np.ndarray], lr: float = 0.1, momentum: float = 0.0):
         if not lr > 0:
@@ -351,7 +362,7 @@ class SGD:
 
 
 class Adam:
-    """Adam (Kingma & Ba, 2015): bias-corrected running means of g and g², θ ← θ − η m̂ / (√v̂ + ε)."""
+    """Adam (Kingma & Ba, 2015): bias-corrected running means of g and g², θ ← θ − η m̂ / (√v̂ + ε). Notebook 02 §7."""
 
     def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         if not lr > 0:
@@ -377,6 +388,7 @@ def relative_error(a: np.ndarray, b: np.ndarray, zero: float = 0.0) -> float:
     """‖a − b‖ / max(‖a‖, ‖b‖): below 1e-7 is right, above 1e-2 is wrong (CS231n).
 
     When both norms are at most ``zero`` (both are zero up to round-off), the error is 0.
+    Notebook 02 §5.
     """
     scale = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if scale <= zero else float(np.linalg.norm(a - b) / scale)
@@ -389,6 +401,7 @@ def gradient_check(model: MLP, X, y, h: float = 1e-6) -> dict[str, float]:
     it in float64 on small networks: it costs two forward passes per parameter. A gradient can be exactly zero
     (e.g. MAE's bias gradient when the signs of ŷ − y balance); then the finite difference is pure round-off,
     about 1e-10 per entry, so an array whose two gradients both have norm ≤ 1e-8·√size counts as agreeing.
+    Notebook 02 §5.
     """
     model.compute_loss(X, y)
     analytic = model.backward(y)
@@ -408,7 +421,8 @@ def gradient_check(model: MLP, X, y, h: float = 1e-6) -> dict[str, float]:
 
 
 def torch_gradients(model: MLP, X, y) -> dict[str, np.ndarray]:
-    """The same loss and gradients computed by ``torch.autograd`` in float64: the oracle for :meth:`MLP.backward`."""
+    """The same loss and gradients computed by ``torch.autograd`` in float64: the oracle for :meth:`MLP.backward`.
+    Notebook 02 §5."""
     import torch
     import torch.nn.functional as F
 
@@ -420,9 +434,9 @@ def torch_gradients(model: MLP, X, y) -> dict[str, np.ndarray]:
     h = X
     for l in range(1, model.n_layers + 1):
         z = h @ params[f"W{l}"] + params[f"b{l}"]
-        h = act[(model.output if l == model.n_layers else model.hidden).name](z)
+        h = act[(model.f_out if l == model.n_layers else model.f_hidden).name](z)
     clamp = lambda p: p.clamp(_EPS, 1 - _EPS)  # noqa: E731
-    pair = (model.output.name, model.loss.name)
+    pair = (model.f_out.name, model.loss_fn.name)
     if pair == ("softmax", "cross_entropy"):
         loss = -(Y * torch.log_softmax(z, dim=1)).sum() / len(z)
     elif pair == ("sigmoid", "bce"):
@@ -430,7 +444,7 @@ def torch_gradients(model: MLP, X, y) -> dict[str, np.ndarray]:
     else:
         loss = {"mse": lambda: F.mse_loss(h, Y), "mae": lambda: F.l1_loss(h, Y),
                 "bce": lambda: F.binary_cross_entropy(clamp(h), Y),
-                "cross_entropy": lambda: -(Y * torch.log(clamp(h))).sum() / len(h)}[model.loss.name]()
+                "cross_entropy": lambda: -(Y * torch.log(clamp(h))).sum() / len(h)}[model.loss_fn.name]()
     loss.backward()
     return {k: p.grad.numpy() for k, p in params.items()}
 
@@ -440,6 +454,7 @@ def gradient_descent(grad: Callable[[np.ndarray], np.ndarray], x0, lr: float, st
     """Plain gradient descent x ← x − η ∇f(x) from ``x0``; returns the path, shape (steps + 1, dim).
 
     Stops early (the path is shorter) if the iterate becomes non-finite or exceeds 1e6 in size, i.e. diverges.
+    Notebook 02 §6.
     """
     if not lr > 0:
         raise ValueError(f"lr: expected a learning rate > 0, got {lr!r}")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import __version__, config
-from ._util import atomic_path
+from ._util import atomic_path, check_int
 from .autoencoder import Autoencoder, encode, train_autoencoder
 from .data import load_mnist, subset
 from .dec import DEC
@@ -28,8 +28,8 @@ from .kmeans import KMeans
 from .metrics import merged_digits, scores
 from .stacked import SCHEDULES, Schedule, pretrained_autoencoder
 
-__all__ = ["STAGES", "load_profile_data", "train_small_autoencoder", "reproduce", "summarise", "format_table",
-           "compare_pretraining", "collapsed_seeds", "seed_merged"]
+__all__ = ["STAGES", "load_profile_data", "train_small_autoencoder", "dec_model", "reproduce", "summarise",
+           "format_table", "compare_pretraining", "collapsed_seeds", "seed_merged"]
 
 STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC"]
 
@@ -37,24 +37,37 @@ STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "
 def load_profile_data(P: config.Profile) -> tuple[np.ndarray, np.ndarray]:
     """All 70,000 digits (full profile) or the profile's stratified subset (seed 0, the same for every stage)."""
     X, y = load_mnist("all")
-    return subset(X, y, P.n_samples, seed=0)
+    return subset(X, y, P.n_samples, seed=P.subset_seed)
 
 
 def train_small_autoencoder(X, P: config.Profile, seed: int, device=None, progress: bool = False,
                             code: int = 10, linear: bool = False) -> tuple[Autoencoder, dict]:
     """The 784→code→784 autoencoder of notebook 03: linear code, sigmoid reconstruction (identity when
-    ``linear``), Adam, ``P.ae_epochs`` epochs."""
+    ``linear``), Adam with rate ``P.ae_lr``, ``P.ae_epochs`` epochs of batches of ``P.ae_batch_size``."""
     model = Autoencoder([X.shape[1], code], embedding_activation="identity",
                         output_activation="identity" if linear else "sigmoid", seed=seed)
-    history = train_autoencoder(model, X, epochs=P.ae_epochs, batch_size=256, lr=3e-3,
+    history = train_autoencoder(model, X, epochs=P.ae_epochs, batch_size=P.ae_batch_size, lr=P.ae_lr,
                                 device=device, seed=seed, progress=progress,
                                 cuda_graph=torch.device(config.resolve_device(device)).type == "cuda")
     return model, history
 
 
-def _kmeans_scores(Z, y, seed, device, n_init=20):
-    km = KMeans(10, n_init=n_init, seed=seed, device=device, keep_history=False).fit(Z)
+def _kmeans_scores(Z, y, P: config.Profile, seed, device, n_init: int | None = None):
+    """k-means with K = ``P.n_clusters`` on ``Z`` (``n_init`` restarts, default ``P.embedding_kmeans_n_init``)."""
+    km = KMeans(P.n_clusters, n_init=n_init or P.embedding_kmeans_n_init, seed=seed, device=device,
+                keep_history=False).fit(Z)
     return km, scores(y, km.labels_)
+
+
+def dec_model(sae, P: config.Profile, idec: bool = False, seed: int = 0, device=None, progress: bool = False) -> DEC:
+    """An unfitted DEC (or IDEC, keeping the decoder) on a copy of ``sae``'s encoder, with the profile's settings."""
+    net = copy.deepcopy(sae)
+    common = dict(update_interval=P.dec_update_interval, max_iter=P.dec_max_iter, tol=P.dec_tol,
+                  batch_size=P.dec_batch_size, precision=P.dec_precision, seed=seed, device=device, progress=progress)
+    if idec:
+        return DEC(net.encoder, P.n_clusters, decoder=net.decoder, gamma=P.idec_gamma, optimizer=P.idec_optimizer,
+                   lr=P.idec_lr, **common)
+    return DEC(net.encoder, P.n_clusters, optimizer=P.dec_optimizer, lr=P.dec_lr, **common)
 
 
 def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, progress: bool = True) -> None:
@@ -62,12 +75,12 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
     device = config.resolve_device(device)
     if STAGES[0] not in done:
         t = time.perf_counter()
-        _, s = _kmeans_scores(X, y, seed, device, n_init=P.kmeans_n_init)
+        _, s = _kmeans_scores(X, y, P, seed, device, n_init=P.kmeans_n_init)
         record(STAGES[0], {**s, "seconds": time.perf_counter() - t})
     if STAGES[1] not in done:
         t = time.perf_counter()
         ae, _ = train_small_autoencoder(X, P, seed, device, progress)
-        _, s = _kmeans_scores(encode(ae, X), y, seed, device)
+        _, s = _kmeans_scores(encode(ae, X), y, P, seed, device)
         record(STAGES[1], {**s, "seconds": time.perf_counter() - t})
     if any(stage not in done for stage in STAGES[2:]):
         t = time.perf_counter()
@@ -75,24 +88,20 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
                                            layerwise=P.sae_layerwise)
         trained_s = time.perf_counter() - t
         if STAGES[2] not in done:
-            km, s = _kmeans_scores(encode(sae, X), y, seed, device)
+            km, s = _kmeans_scores(encode(sae, X), y, P, seed, device)
             record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
                                "train_seconds": trained_s, "precision": info.get("precision", "fp32"),
-                               "cluster_sizes": np.bincount(km.labels_, minlength=10).tolist(),
+                               "cluster_sizes": np.bincount(km.labels_, minlength=P.n_clusters).tolist(),
                                "merged": merged_digits(y, km.labels_)})
         for stage, idec in ((STAGES[3], False), (STAGES[4], True)):
             if stage in done:
                 continue
-            net = copy.deepcopy(sae)
-            model = DEC(net.encoder, 10, decoder=net.decoder if idec else None)
-            fit = dict(optimizer="adam", lr=1e-3) if idec else dict(optimizer="sgd", lr=0.01)
-            model.fit(X, y, update_interval=P.dec_update_interval, max_iter=P.dec_max_iter, tol=0.001, seed=seed,
-                      device=device, progress=progress, precision=P.dec_precision, **fit)
+            model = dec_model(sae, P, idec=idec, seed=seed, device=device, progress=progress).fit(X, y)
             result = {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
-                      "cluster_sizes": np.bincount(model.labels_, minlength=10).tolist(),
+                      "cluster_sizes": np.bincount(model.labels_, minlength=P.n_clusters).tolist(),
                       "merged": merged_digits(y, model.labels_)}
             if seed == 0:  # what the figures need, so they cost no second run
-                idx = np.random.default_rng(0).choice(len(X), size=min(5000, len(X)), replace=False)
+                idx = np.random.default_rng(0).choice(len(X), size=min(P.figure_sample, len(X)), replace=False)
                 Z = model.embed(X[idx])
                 Zc = Z - Z.mean(0)
                 Z2 = Zc @ np.linalg.svd(Zc, full_matrices=False)[2][:2].T
@@ -137,7 +146,8 @@ def format_table(summary: dict) -> str:
     lines = ["| stage | accuracy | NMI | ARI | seconds |", "| --- | --- | --- | --- | --- |"]
     for stage, m in summary.items():
         cells = [f"{m[k]['mean']:.3f} ± {m[k]['std']:.3f}" for k in ("acc", "nmi", "ari")]
-        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {m['seconds']['mean']:.1f} ± {m['seconds']['std']:.1f} |")
+        seconds = f"{m['seconds']['mean']:.1f} ± {m['seconds']['std']:.1f}"
+        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {seconds} |")
     return "\n".join(lines)
 
 
@@ -189,7 +199,7 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
     X, y = load_profile_data(P)
     settings = {"profile": P.name, "seeds": seeds, "n_samples": int(len(y)), "device": str(device),
                 "sae_schedule": SCHEDULES[P.sae_schedule].__dict__, "sae_layerwise": P.sae_layerwise,
-                "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": 0.001,
+                "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": P.dec_tol,
                 "dec_precision": config.resolve_precision(P.dec_precision, device, warn=False)}
     settings = json.loads(json.dumps(settings))  # as read back from progress.json (tuples become lists)
     progress_file = out / "progress.json"
@@ -251,10 +261,8 @@ def compare_pretraining(schedules: list, seeds: int = 3, modes: tuple[bool, ...]
     if unknown or not schedules:
         raise ValueError(f"schedules: expected names from {sorted(SCHEDULES)} or Schedule objects, got {schedules!r}")
     labels = labels or [s if isinstance(s, str) else s.name for s in schedules]
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds: expected a positive integer, got {seeds!r}")
-    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
-        raise ValueError(f"first_seed: expected a non-negative integer, got {first_seed!r}")
+    check_int(seeds, "seeds", 1)
+    check_int(first_seed, "first_seed", 0)
     device = config.resolve_device(device)
     X, y = load_profile_data(P)
     rows = []
@@ -265,7 +273,7 @@ def compare_pretraining(schedules: list, seeds: int = 3, modes: tuple[bool, ...]
             for seed in range(first_seed, first_seed + seeds):
                 model, info = pretrained_autoencoder(X, name, seed=seed, device=device, layerwise=layerwise,
                                                      progress=progress)
-                _, s = _kmeans_scores(encode(model, X, device=device), y, seed, device)
+                _, s = _kmeans_scores(encode(model, X), y, P, seed, device)
                 row["acc"].append(s["acc"])
                 row["nmi"].append(s["nmi"])
                 row["seconds"].append(float(sum(info["seconds"].values())))

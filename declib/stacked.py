@@ -31,14 +31,15 @@ from torch import nn
 
 from . import cache
 from .augment import make_augment
+from ._util import batched, check_number
 from .autoencoder import Autoencoder, _as_data, encode, train_autoencoder
 from .config import resolve_device, resolve_precision
 
-__all__ = ["Schedule", "SCHEDULES", "cpu_levers", "StackedAutoencoder", "pretrain_layerwise", "finetune", "pretrained_autoencoder",
-           "fold_input_scale"]
+__all__ = ["Schedule", "SCHEDULES", "cpu_levers", "StackedAutoencoder", "pretrain_layerwise", "finetune",
+           "pretrained_autoencoder", "fold_input_scale"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Schedule:
     """How long and how to train: ``layer_iters`` steps per layer pair, then ``finetune_iters`` end to end.
 
@@ -91,20 +92,24 @@ SCHEDULES: dict[str, Schedule] = {
     # iterations per layer, 100,000 for fine-tuning, weights from N(0, 0.01²), dropout 0.2, momentum 0.9; and, as
     # in the authors' code (github.com/piiswrong/dec): pixels × 0.02 per grey level, no dropout on the pixels in
     # layer pair 1, Caffe's Euclidean loss ½·mean((x̂ − x)²) — so its lr 0.1 is lr 0.05 on our mean squared error.
-    "paper": Schedule("paper", "sgd", 0.05, 256, 50_000, 100_000, 20_000, 0.2, 0.01, input_scale=255 * 0.02,
-                      input_dropout=0.0),
+    "paper": Schedule(name="paper", optimizer="sgd", lr=0.05, batch_size=256, layer_iters=50_000,
+                      finetune_iters=100_000, lr_decay_every=20_000, dropout=0.2, init_std=0.01,
+                      input_scale=255 * 0.02, input_dropout=0.0),
     # declib's full-profile schedule: short greedy stages, then fine-tuning with a large SGD step (lr 1.0, momentum
     # 0.9, 300 epochs of 70,000 digits, as the best-known reimplementation's end-to-end pretraining).
-    "full": Schedule("full", "sgd", 0.1, 256, 5_000, 82_000, None, 0.2, None, "sgd", 1.0),
+    "full": Schedule(name="full", optimizer="sgd", lr=0.1, batch_size=256, layer_iters=5_000, finetune_iters=82_000,
+                     lr_decay_every=None, dropout=0.2, init_std=None, finetune_optimizer="sgd", finetune_lr=1.0),
     # declib's CPU schedule (the default without a CUDA GPU): end to end on digits shifted by up to 2 pixels and
     # rotated by up to 10°, Adam with a one-cycle rate peaking at 1e-3, batches of 256, bfloat16 autocast; 50 epochs
     # of 70,000 digits (13,700 steps). Layer-wise (notebook 04's comparison): 2,000 steps per layer pair.
     # How each choice was made: cpu_levers() and the table in notebook 04.
-    "cpu": Schedule("cpu", "adam", 1e-3, 256, 2_000, 13_700, None, 0.2, None, precision="bf16",
-                    lr_schedule="onecycle", augment=(2, 10.0)),
+    "cpu": Schedule(name="cpu", optimizer="adam", lr=1e-3, batch_size=256, layer_iters=2_000, finetune_iters=13_700,
+                    lr_decay_every=None, dropout=0.2, init_std=None, precision="bf16", lr_schedule="onecycle",
+                    augment=(2, 10.0)),
     # CI's: the CPU schedule on the fast profile's subset, 150 epochs of 10,000 digits.
-    "fast": Schedule("fast", "adam", 1e-3, 256, 300, 6_000, None, 0.2, None, precision="bf16",
-                     lr_schedule="onecycle", augment=(2, 10.0)),
+    "fast": Schedule(name="fast", optimizer="adam", lr=1e-3, batch_size=256, layer_iters=300, finetune_iters=6_000,
+                     lr_decay_every=None, dropout=0.2, init_std=None, precision="bf16", lr_schedule="onecycle",
+                     augment=(2, 10.0)),
 }
 
 
@@ -133,9 +138,10 @@ class StackedAutoencoder(Autoencoder):
 
     It is an :class:`~declib.autoencoder.Autoencoder` (the same class the 784→10→784 notebook uses) whose layer pairs
     can also be trained one at a time (:meth:`layer_autoencoder`).
+    Notebook 04 §1.
     """
 
-    def __init__(self, dims=(784, 500, 500, 2000, 10), init_std: float | None = None, seed: int | None = None):
+    def __init__(self, dims=(784, 500, 500, 2000, 10), init_std: float | None = None, seed: int | None = 0):
         super().__init__(dims, activation="relu", embedding_activation="identity", output_activation="identity",
                          init_std=init_std, seed=seed)
 
@@ -164,15 +170,15 @@ class StackedAutoencoder(Autoencoder):
     def encode_prefix(self, X: torch.Tensor, n_layers: int, batch_size: int = 8192) -> torch.Tensor:
         """h^(n_layers): the input pushed through the first ``n_layers`` encoder layers (no corruption)."""
         enc, _ = self.linears()
-        out = []
-        for s in range(0, len(X), batch_size):
-            h = X[s : s + batch_size]
+
+        def prefix(h):
             for l in range(n_layers):
                 h = enc[l](h)
                 if l < len(enc) - 1:
                     h = torch.relu(h)
-            out.append(h)
-        return torch.cat(out)
+            return h
+
+        return batched(prefix, X, batch_size=batch_size)
 
 
 @contextmanager
@@ -190,6 +196,7 @@ def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=
     """Greedy layer-wise pretraining: each layer pair a denoising autoencoder (dropout ``schedule.dropout``) on the
     codes of the layers below it. Returns each layer's training history. ``start_layer`` skips the layers already
     trained (for resuming); ``on_layer_end(l)`` is called after each layer.
+    Notebook 04 §1 and §2.
     """
     device = resolve_device(device)
     model.to(device)
@@ -217,7 +224,7 @@ def pretrain_layerwise(model: StackedAutoencoder, X, schedule: Schedule, device=
 
 def finetune(model: StackedAutoencoder, X, schedule: Schedule, device=None, seed: int = 0, progress: bool = True,
              cuda_graph: bool = False, X_val=None, on_epoch_end=None, resume: dict | None = None) -> dict:
-    """End-to-end fine-tuning of the unrolled network, without corruption (as in the paper)."""
+    """End-to-end fine-tuning of the unrolled network, without corruption (as in the paper). Notebook 04 §2."""
     with _seeded_global_rng(seed, resolve_device(device)):
         return train_autoencoder(model, X, iterations=schedule.finetune_iters, batch_size=schedule.batch_size,
                                  lr=schedule.finetune_lr or schedule.lr,
@@ -237,8 +244,7 @@ def fold_input_scale(model: StackedAutoencoder, scale: float) -> StackedAutoenco
     the embedding are unchanged; with :math:`(W_L, b_L) \leftarrow (W_L, b_L) / s` the linear reconstruction comes
     back in pixel units: the new network's output is the old one's divided by s.
     """
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale: expected a finite number > 0, got {scale!r}")
+    check_number(scale, "scale", 0.0, low_open=True)
     enc, dec = model.linears()
     enc[0].weight.mul_(scale)
     dec[0].weight.div_(scale)
@@ -254,10 +260,12 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
 
     The cache key is made of the architecture, the schedule, the seed, ``layerwise`` and a fingerprint of ``X``.
     Progress is saved after every pretrained layer and, during fine-tuning, after an epoch at most every
-    ``checkpoint_seconds``, so an interrupted run resumes from the last saved epoch. ``cuda_graph`` defaults to True on CUDA. ``layerwise=False`` skips the greedy stage (end-to-end
+    ``checkpoint_seconds``, so an interrupted run resumes from the last saved epoch (or, in the layer-wise stage, at
+    the next layer pair). ``cuda_graph`` defaults to True on CUDA. ``layerwise=False`` skips the greedy stage (end-to-end
     training only, for comparison). Returns ``(model, info)`` with the histories, timings and whether the weights
     came from the cache. Losses in the histories are in training units: with an ``input_scale`` s ≠ 1 the squared
     errors are s² times those on pixels in [0, 1].
+    Notebook 04 §2.
     """
     schedule = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
     device = resolve_device(device)
@@ -306,7 +314,7 @@ def pretrained_autoencoder(X, schedule: str | Schedule = "full", seed: int = 0, 
             idx = np.random.default_rng(0).choice(len(X), size=min(3000, len(X)), replace=False)
             info["snapshot_idx"] = idx.tolist()
             sample = Xt[torch.from_numpy(idx).to(device)]
-            info["snapshot_after_layerwise"] = encode(model, sample, device=device).tolist()
+            info["snapshot_after_layerwise"] = encode(model, sample).tolist()
         save("finetune", {"resume": None})
     t = time.perf_counter()
     last_save = [time.perf_counter()]

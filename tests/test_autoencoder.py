@@ -83,18 +83,22 @@ def test_iterations_and_lr_decay(record_lr):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"epochs": 1, "iterations": 5}, "exactly one"),
-        ({}, "exactly one"),
-        ({"epochs": 1, "optimizer": "rmsprop"}, "optimizer: expected"),
-        ({"epochs": 1, "lr": -1.0}, "lr: expected"),
-        ({"epochs": 0}, "epochs/iterations"),
-        ({"epochs": 1, "batch_size": 0}, "batch_size"),
+        ({"epochs": 1, "iterations": 5}, ValueError, "exactly one"),
+        ({}, ValueError, "exactly one"),
+        ({"epochs": 1, "optimizer": "rmsprop"}, ValueError, "optimizer: expected"),
+        ({"epochs": 1, "lr": -1.0}, ValueError, "lr: expected"),
+        ({"epochs": 0}, ValueError, "epochs: expected an integer >= 1, got 0"),
+        ({"iterations": 0}, ValueError, "iterations: expected an integer >= 1, got 0"),
+        ({"epochs": 1.5}, TypeError, "epochs: expected an integer"),
+        ({"epochs": 1, "batch_size": 0}, ValueError, "batch_size"),
+        ({"epochs": 1, "batch_size": "64"}, TypeError, "batch_size"),
+        ({"epochs": 1, "seed": -1}, ValueError, "seed"),
     ],
 )
-def test_training_argument_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_training_argument_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
         train_autoencoder(Autoencoder([6, 2]), np.zeros((10, 6), np.float32), device="cpu", progress=False, **kwargs)
 
 
@@ -156,12 +160,25 @@ def test_psnr():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_path_trains_like_the_eager_path():
     X = np.random.default_rng(0).uniform(size=(3000, 64)).astype(np.float32)
-    results = {}
+    results, graph_steps = {}, {}
     for graph in (False, True):
         ae = Autoencoder([64, 32, 8], seed=0)
         h = train_autoencoder(ae, X, epochs=4, batch_size=256, optimizer="sgd", lr=0.1, lr_decay_every=20,
                               device="cuda", seed=0, progress=False, cuda_graph=graph, noise=("dropout", 0.2))
         results[graph] = (h["loss"], [p.detach().cpu() for p in ae.parameters()])
+        graph_steps[graph] = h.get("graph_steps", [0, 0, 0, 0])
     np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-4)
     for p, q in zip(results[True][1], results[False][1]):
         torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-5)
+    # 12 steps per epoch (11 full batches and one of 184 rows, always eager): every full batch but the first
+    # three (the warm-up) is replayed, and the re-captures after each rate change cost no step
+    assert graph_steps[True] == [8, 11, 11, 11] and graph_steps[False] == [0, 0, 0, 0]
+
+
+def test_cuda_graph_off_cuda_warns_and_records_no_graph_steps():
+    X = np.random.default_rng(0).uniform(size=(100, 6)).astype(np.float32)
+    with pytest.warns(UserWarning, match="cuda_graph=True ignored: a CUDA graph needs device 'cuda'"):
+        h = train_autoencoder(Autoencoder([6, 2]), X, epochs=3, batch_size=32, device="cpu", progress=False,
+                              cuda_graph=True)
+    assert h["graph_steps"] == [0, 0, 0] and len(h["loss"]) == 3
+    assert "graph_steps" not in train_autoencoder(Autoencoder([6, 2]), X, epochs=1, device="cpu", progress=False)

@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 
 from declib.data import subset
-from declib.kmeans import (KMeans, between_sum_of_squares, elbow, find_knee, kmeans_plusplus, random_init,
-                           relative_contrast, total_sum_of_squares, within_sum_of_squares)
+from declib._util import numpy_rng
+from declib.kmeans import (KMeans, _kmeans_plusplus, between_sum_of_squares, elbow, find_knee, kmeans_plusplus, lloyd,
+                           random_init, relative_contrast, total_sum_of_squares, within_sum_of_squares)
 from declib.metrics import cluster_accuracy
 
 
@@ -157,8 +159,9 @@ def test_distance_concentration_grows_with_dimension():
         (np.zeros(5), {"n_clusters": 1}, ValueError, "X: expected a 2-D array"),
         (np.zeros((0, 3)), {"n_clusters": 1}, ValueError, "X: expected at least one sample"),
         (np.zeros((5, 2)), {"n_clusters": 2, "init": "kmeans"}, ValueError, "init: expected 'k-means\\+\\+'"),
-        (np.zeros((5, 2)), {"n_clusters": 2, "init": np.zeros((3, 2))}, ValueError, "init: expected an array of shape \\(2, 2\\)"),
-        (np.zeros((5, 2)), {"n_clusters": 2, "tol": -1}, ValueError, "tol: expected a number >= 0"),
+        (np.zeros((5, 2)), {"n_clusters": 2, "init": np.zeros((3, 2))}, ValueError,
+         "init: expected an array of shape \\(2, 2\\)"),
+        (np.zeros((5, 2)), {"n_clusters": 2, "tol": -1}, ValueError, "tol: expected a finite number in \\[0, inf\\)"),
         (np.zeros((5, 2)), {"n_clusters": 2, "n_init": 0}, ValueError, "n_init: expected an integer >= 1"),
         (np.array([["a", "b"]]), {"n_clusters": 1}, TypeError, "X: expected a numeric array"),
     ],
@@ -192,3 +195,77 @@ def test_gpu_matches_cpu(blobs):
     cpu = KMeans(5, init=init, device="cpu").fit(X)
     gpu = KMeans(5, init=init, device="cuda").fit(X)
     np.testing.assert_array_equal(cpu.labels_, gpu.labels_)
+
+
+@pytest.mark.parametrize("tol", [1e-3, 0.0])  # runs stop by the shift rule, or only when no label changes
+def test_lockstep_runs_equal_independent_fits(blobs, tol):
+    """The README's claim: n_init runs done in lockstep give exactly the runs of independent fits, even when runs
+    stop at different iterations and leave the batch. In float64: in float32 the distance block's rounding depends
+    on its width (R·K columns), and with tol=0 one of these runs then assigns a tied point differently."""
+    X = blobs[0].astype(np.float64)
+    Xt = torch.from_numpy(X)
+    x_sq = (Xt * Xt).sum(1)
+    inits = _kmeans_plusplus(Xt, x_sq, 8, numpy_rng(3), n_runs=6)
+    engine = KMeans(8, tol=tol, max_iter=100, device="cpu")
+    eps = tol * float(Xt.double().var(dim=0).mean())
+    finals, n_iters, histories = engine._lloyd(Xt, x_sq, inits, eps)
+    assert len(set(n_iters)) > 1  # the runs really do stop at different times
+    for r in range(6):
+        alone = KMeans(8, init=inits[r].numpy(), tol=tol, max_iter=100, device="cpu").fit(X)
+        assert alone.n_iter_ == n_iters[r]
+        np.testing.assert_array_equal(alone.cluster_centers_, finals[r].numpy())
+        for a, b in zip(alone.history_["centers"], histories[r]["centers"]):
+            np.testing.assert_array_equal(a, b)  # the same centroids at every step
+        # the WSS is summed from one distance block per pass, whose float32 rounding depends on its width (R·K)
+        np.testing.assert_allclose(alone.history_["wss"], histories[r]["wss"], rtol=1e-6)
+    best = KMeans(8, n_init=6, seed=3, tol=tol, max_iter=100, device="cpu").fit(X)
+    r_best = int(np.argmin([within_sum_of_squares(X, KMeans(8, init=f.numpy(), max_iter=1).fit(X).labels_, f.numpy())
+                            for f in finals]))
+    np.testing.assert_array_equal(best.cluster_centers_, finals[r_best].numpy())
+
+
+@pytest.mark.parametrize("t", [1e-2, 1e-3])
+def test_sklearn_tol_t_is_ours_with_tol_t_over_k(t):
+    """scikit-learn stops when the *sum* of squared centroid shifts is ≤ t·mean variance; we use the mean, so its
+    tol=t is our tol=t/K: the same iteration count and centroids from the same start."""
+    X, _ = make_blobs(n_samples=3000, centers=12, n_features=2, cluster_std=2.5, random_state=1)  # slow to settle
+    k = 6
+    init = kmeans_plusplus(X, k, seed=4)
+    ref = SKKMeans(k, init=init, n_init=1, tol=t, max_iter=300, algorithm="lloyd").fit(X)
+    ours = KMeans(k, init=init, tol=t / k, max_iter=300, device="cpu").fit(X)
+    same_t = KMeans(k, init=init, tol=t, max_iter=300, device="cpu").fit(X)
+    assert ours.n_iter_ == ref.n_iter_ < 300
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-10)
+    assert same_t.n_iter_ < ref.n_iter_  # tol=t unscaled would stop earlier: the rule really differs by K
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_plain_lloyd_equals_the_engine(blobs, seed):
+    X, _ = blobs
+    X = X.astype(np.float64)
+    init = random_init(X, 7, seed=seed)
+    centers, labels, n_iter = lloyd(X, init, max_iter=200, tol=1e-4)
+    km = KMeans(7, init=init, tol=1e-4, max_iter=200, device="cpu").fit(X)
+    assert n_iter == km.n_iter_
+    np.testing.assert_allclose(centers, km.cluster_centers_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(labels, km.labels_)
+
+
+def test_plain_lloyd_reseeds_an_empty_cluster_like_the_engine():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 9.0]])
+    init = np.array([[0.0, 0.0], [5.0, 5.0], [100.0, 100.0]])  # the third centroid attracts nobody
+    centers, labels, n_iter = lloyd(X, init)
+    km = KMeans(3, init=init, device="cpu").fit(X)
+    np.testing.assert_allclose(centers, km.cluster_centers_)
+    np.testing.assert_array_equal(labels, km.labels_)
+    assert len(np.unique(labels)) == 3 and n_iter == km.n_iter_
+
+
+def test_kmeans_get_params_and_clone():
+    km = KMeans(4, n_init=2, seed=np.int64(5), device="cpu")
+    assert km.get_params()["seed"] == 5 and km.get_params()["n_init"] == 2
+    twin = clone(km)
+    assert twin.get_params() == km.get_params() and not hasattr(twin, "cluster_centers_")
+    X, _ = make_blobs(n_samples=200, centers=4, random_state=0)
+    np.testing.assert_array_equal(km.fit(X).labels_, twin.fit(X).labels_)
+    assert km.set_params(n_clusters=3).fit(X).cluster_centers_.shape == (3, 2)

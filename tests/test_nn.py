@@ -145,12 +145,14 @@ def test_loss_gradients_match_finite_differences(name):
         (lambda: MLP([4]), "sizes: expected at least two"),
         (lambda: MLP([4, 0, 3]), "sizes: expected at least two positive"),
         (lambda: MLP([4, 3], init="zeros"), "init: expected"),
-        (lambda: MLP([4, 3]).forward(np.zeros((2, 5))), "X: expected shape \\(n, 4\\)"),
+        (lambda: MLP([4, 3]).forward(np.zeros((2, 5))), "X: expected 4 features per row, got shape \\(2, 5\\)"),
         (lambda: MLP([4, 3]).compute_loss(np.zeros((2, 4)), np.zeros((2, 2))), "y: expected shape \\(2, 3\\)"),
         (lambda: MLP([4, 3]).compute_loss(np.zeros((2, 4)), np.array([0, 3])), "y: expected 2 class indices"),
-        (lambda: MLP([4, 3]).fit(np.zeros((2, 4)), np.array([0, 1, 2]), progress=False), "X and y"),
-        (lambda: MLP([4, 3]).fit(np.zeros((2, 4)), np.array([0, 1]), optimizer="rmsprop", progress=False),
+        (lambda: MLP([4, 3], progress=False).fit(np.zeros((2, 4)), np.array([0, 1, 2])), "X and y"),
+        (lambda: MLP([4, 3], optimizer="rmsprop", progress=False).fit(np.zeros((2, 4)), np.array([0, 1])),
          "optimizer: expected"),
+        (lambda: MLP([4, 3], epochs=0, progress=False).fit(np.zeros((2, 4)), np.array([0, 1])),
+         "epochs: expected an integer >= 1"),
         (lambda: SGD({}, lr=0), "lr: expected"),
     ],
 )
@@ -166,9 +168,10 @@ def test_backward_needs_forward():
 
 def test_training_learns_mnist_digits(mnist):
     X, y = mnist
-    model = MLP([784, 64, 10], seed=0, dtype=np.float32)
-    history = model.fit(X[:3000], y[:3000], epochs=3, batch_size=64, lr=0.05, progress=False)
-    assert history["loss"][-1] < history["loss"][0]
+    model = MLP([784, 64, 10], seed=0, dtype=np.float32, epochs=3, batch_size=64, lr=0.05, progress=False)
+    assert model.fit(X[:3000], y[:3000]) is model
+    history = model.history_
+    assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
     assert model.score(X[60000:62000], y[60000:62000]) > 0.85
 
 
@@ -189,3 +192,25 @@ def test_gradient_descent_converges_or_diverges_with_the_learning_rate():
     assert np.abs(bad[-1]).max() > 1e3
     with pytest.raises(ValueError, match="lr"):
         gradient_descent(grad, [1.0, 1.0], lr=-1)
+
+
+def test_mlp_estimator_contract():
+    """Hyperparameters in __init__, stored unchanged; fit returns self and records history_; clone works."""
+    from sklearn.base import clone
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = MLP([4, 8, 2], seed=np.int64(3), epochs=4, lr=0.1, batch_size=16, progress=False)
+    params = model.get_params()
+    assert params["sizes"] == [4, 8, 2] and params["epochs"] == 4 and params["output"] == "softmax"
+    twin = clone(model)  # a fresh network with the same hyperparameters: the same initial weights
+    for name in model.params:
+        np.testing.assert_array_equal(twin.params[name], model.params[name])
+    assert model.fit(X, y) is model and len(model.history_["loss"]) == 4
+    assert twin.fit(X, y).history_ == model.history_  # the same seed: the same minibatch order and result
+    after_first = model.params["W1"].copy()
+    first_loss = model.history_["loss"][-1]
+    assert model.set_params(epochs=2).fit(X, y).history_ is not twin.history_ and len(model.history_["loss"]) == 2
+    assert not np.array_equal(model.params["W1"], after_first)  # a second fit continues from the trained weights
+    assert model.history_["loss"][0] < twin.history_["loss"][0] and model.history_["loss"][-1] <= first_loss
+    assert not np.array_equal(clone(model).params["W1"], model.params["W1"])  # a clone is not trained

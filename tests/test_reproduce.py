@@ -9,6 +9,10 @@ import pytest
 
 from declib import config
 from declib.pipeline import STAGES
+from declib.stacked import Schedule
+
+TINY = Schedule(name="tiny", optimizer="adam", lr=1e-3, batch_size=64, layer_iters=20, finetune_iters=40,
+                lr_decay_every=None)
 
 
 def run(*args, **kw):
@@ -79,11 +83,11 @@ def test_pretrain_compares_schedules_and_reuses_the_cache(monkeypatch, mnist):
     """``compare_pretraining`` on 300 digits with a tiny schedule: both modes, scores in range, a second call loads
     every network from the cache (same numbers)."""
     from declib import pipeline
-    from declib.stacked import SCHEDULES, Schedule
+    from declib.stacked import SCHEDULES
 
     X, y = mnist
     monkeypatch.setattr(pipeline, "load_profile_data", lambda P: (X[:300], y[:300]))
-    monkeypatch.setitem(SCHEDULES, "tiny", Schedule("tiny", "adam", 1e-3, 64, 20, 40, None))
+    monkeypatch.setitem(SCHEDULES, "tiny", TINY)
     first = pipeline.compare_pretraining(["tiny"], seeds=2, device="cpu", progress=False)
     assert [(r["schedule"], r["layerwise"]) for r in first["rows"]] == [("tiny", True), ("tiny", False)]
     assert len(first["rows"][0]["acc"]) == 2
@@ -124,11 +128,11 @@ def test_pretrain_bad_options_exit_with_code_2(args, message):
 def test_pretrain_writes_its_rows_as_json(monkeypatch, mnist, tmp_path, capsys):
     from declib import pipeline
     from declib.__main__ import main
-    from declib.stacked import SCHEDULES, Schedule
+    from declib.stacked import SCHEDULES
 
     X, y = mnist
     monkeypatch.setattr(pipeline, "load_profile_data", lambda P: (X[:300], y[:300]))
-    monkeypatch.setitem(SCHEDULES, "tiny", Schedule("tiny", "adam", 1e-3, 64, 20, 40, None))
+    monkeypatch.setitem(SCHEDULES, "tiny", TINY)
     out = tmp_path / "rows.json"
     assert main(["pretrain", "--schedule", "tiny", "--seeds", "1", "--mode", "end-to-end", "--device", "cpu",
                  "--no-progress", "--out", str(out)]) == 0

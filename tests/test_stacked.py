@@ -9,7 +9,8 @@ from declib import cache
 from declib.stacked import (SCHEDULES, Schedule, StackedAutoencoder, fold_input_scale, pretrain_layerwise,
                             pretrained_autoencoder)
 
-TINY = Schedule("tiny", "adam", 1e-2, 32, layer_iters=6, finetune_iters=12, lr_decay_every=None)
+TINY = Schedule(name="tiny", optimizer="adam", lr=1e-2, batch_size=32, layer_iters=6, finetune_iters=12,
+                lr_decay_every=None)
 DIMS = (20, 12, 8, 3)
 
 
@@ -80,7 +81,7 @@ def test_folding_the_input_scale_keeps_the_embedding_and_rescales_the_output():
     with torch.no_grad():
         assert torch.allclose(folded.encode(x), trained.encode(5.1 * x), rtol=1e-5, atol=1e-5)
         assert torch.allclose(folded(x), trained(5.1 * x) / 5.1, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="scale: expected a finite number > 0"):
+    with pytest.raises(ValueError, match="scale: expected a finite number in \\(0, inf\\)"):
         fold_input_scale(trained, 0.0)
 
 
@@ -154,6 +155,39 @@ def test_interrupted_finetuning_resumes_to_the_same_weights(data, monkeypatch):
     monkeypatch.setattr(stacked, "finetune", real_finetune)
     resumed, info = pretrained_autoencoder(data, TINY, seed=2, dims=DIMS, device="cpu", progress=False)
     assert not info["from_cache"]
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_interrupted_layerwise_stage_resumes_at_the_next_layer(data, monkeypatch):
+    """Stopped after layer pair 1 of 3: the rerun starts at pair 2 (pair 1 is not trained again) and ends with the
+    weights of an uninterrupted run."""
+    full, full_info = pretrained_autoencoder(data, TINY, seed=3, dims=DIMS, device="cpu", progress=False,
+                                             use_cache=False)
+    import declib.stacked as stacked
+
+    real = stacked.pretrain_layerwise
+    starts = []
+
+    def interrupted(model, X, schedule, device, seed, progress, cuda_graph, start_layer, on_layer_end):
+        def hook(l, h):
+            on_layer_end(l, h)
+            if l == 0:
+                raise KeyboardInterrupt
+
+        return real(model, X, schedule, device, seed, progress, cuda_graph, start_layer, hook)
+
+    def spy(model, X, schedule, device, seed, progress, cuda_graph, start_layer, on_layer_end):
+        starts.append(start_layer)
+        return real(model, X, schedule, device, seed, progress, cuda_graph, start_layer, on_layer_end)
+
+    monkeypatch.setattr(stacked, "pretrain_layerwise", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained_autoencoder(data, TINY, seed=3, dims=DIMS, device="cpu", progress=False)
+    monkeypatch.setattr(stacked, "pretrain_layerwise", spy)
+    resumed, info = pretrained_autoencoder(data, TINY, seed=3, dims=DIMS, device="cpu", progress=False)
+    assert starts == [1] and not info["from_cache"]
+    assert len(info["layer_histories"]) == len(full_info["layer_histories"]) == 3
     for p, q in zip(full.parameters(), resumed.parameters()):
         torch.testing.assert_close(p, q)
 
