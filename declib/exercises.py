@@ -116,7 +116,7 @@ def _problems(seed: int = 0, count: int = 3):
 
 
 # ------------------------------------------------------------------------------------------------ notebook 00
-@_exercise("class_means", "00, exercise 1")
+@_exercise("class_means", "00, code exercise 1")
 def check_class_means(fn):
     """``class_means(X, y)``: the mean image of every class, shape (K, d), row c = mean of the rows with y == c."""
     for rng in _problems():
@@ -132,7 +132,7 @@ def check_class_means(fn):
     return "the mean of every class, in class order, on 3 random problems"
 
 
-@_exercise("nearest_mean", "00, exercise 2")
+@_exercise("nearest_mean", "00, code exercise 2")
 def check_nearest_mean(fn):
     """``nearest_mean(X, means)``: for every row of X the index of the closest mean (Euclidean), shape (n,)."""
     for rng in _problems(1):
@@ -148,7 +148,7 @@ def check_nearest_mean(fn):
 
 
 # ------------------------------------------------------------------------------------------------ notebook 01
-@_exercise("assign", "01, exercise 1")
+@_exercise("assign", "01, code exercise 1")
 def check_assign(fn):
     """``assign(X, centers)``: the assignment step C(x_i) = argmin_j ‖x_i − m_j‖², shape (n,)."""
     from .kmeans import _lloyd_pass, _sq_norms
@@ -167,7 +167,7 @@ def check_assign(fn):
     return "C(x_i) = argmin_j ‖x_i − m_j‖² on 3 random problems"
 
 
-@_exercise("update", "01, exercise 1")
+@_exercise("update", "01, code exercise 1")
 def check_update(fn):
     """``update(X, labels, K)``: the update step m_j = mean of the points with label j, shape (K, d)."""
     for rng in _problems(3):
@@ -184,7 +184,7 @@ def check_update(fn):
     return "m_j = mean of S_j on 3 random problems"
 
 
-@_exercise("kmeanspp_probabilities", "01, exercise 2")
+@_exercise("kmeanspp_probabilities", "01, code exercise 2")
 def check_kmeanspp_probabilities(fn):
     """``kmeanspp_probabilities(X, chosen)``: the probability that k-means++ draws each point next,
     D(x_i)² / Σ_i' D(x_i')², with D(x) the distance to the nearest centroid chosen so far. Shape (n,)."""
@@ -213,7 +213,7 @@ def _two_layer(rng):
     return rng.normal(size=(n, d)), rng.normal(size=(n, T)), rng.normal(size=(d, k)), rng.normal(size=(k, T))
 
 
-@_exercise("forward", "02, exercise 1")
+@_exercise("forward", "02, code exercise 1")
 def check_forward(fn):
     """``forward(X, W1, W2)`` for §4's network: returns ``(Z, H, Y_hat)`` with Z = X W1, H = tanh(Z),
     Ŷ = H W2 (no biases)."""
@@ -233,7 +233,7 @@ def check_forward(fn):
     return "Z = X W1, H = tanh(Z), Ŷ = H W2 on 3 random problems"
 
 
-@_exercise("backward", "02, exercise 1")
+@_exercise("backward", "02, code exercise 1")
 def check_backward(fn):
     """``backward(X, Y, W1, W2)``: the gradients ``(dW1, dW2)`` of L = mean over all n·T entries of (Ŷ − Y)² for
     §4's network (compared with :meth:`declib.nn.MLP.backward`)."""
@@ -264,7 +264,7 @@ def check_backward(fn):
 
 
 # ------------------------------------------------------------------------------------------------ notebook 03
-@_exercise("masking_noise", "03, exercise 1")
+@_exercise("masking_noise", "03, code exercise 1")
 def check_masking_noise(fn):
     """``masking_noise(X, fraction, rng)``: a copy of X with each entry independently set to 0 with probability
     ``fraction`` (the rest unchanged), drawn with the NumPy generator ``rng``; X itself is left as it was."""
@@ -302,7 +302,7 @@ def _tiny_autoencoder(seed: int):
     return Autoencoder([12, 4], output_activation="sigmoid", seed=seed)
 
 
-@_exercise("train_step", "03, exercise 2")
+@_exercise("train_step", "03, code exercise 2")
 def check_train_step(fn):
     """``train_step(model, optimizer, xb)``: one step of minibatch gradient descent on the mean squared
     reconstruction error of ``xb``; returns the loss before the step as a float."""
@@ -340,7 +340,7 @@ def check_train_step(fn):
 
 
 # ------------------------------------------------------------------------------------------------ notebook 04
-@_exercise("layer_input", "04, exercise 1")
+@_exercise("layer_input", "04, code exercise 1")
 def check_layer_input(fn):
     """``layer_input(model, X, l)``: the codes h^(l) that layer pair l (0-based) is trained on — X pushed through
     the first l encoder layers of a :class:`~declib.stacked.StackedAutoencoder`, with ReLU after each (every
@@ -366,7 +366,7 @@ def check_layer_input(fn):
     return "h^(l) for l = 0..3 on a small stacked autoencoder"
 
 
-@_exercise("greedy_layer_step", "04, exercise 2")
+@_exercise("greedy_layer_step", "04, code exercise 2")
 def check_greedy_layer_step(fn):
     """``greedy_layer_step(enc, dec, optimizer, h, keep, p)``: one denoising step for a layer pair: corrupt the
     input with the dropout mask ``keep`` (0/1, scaled by 1/(1 − p)), encode with ReLU, decode linearly, and
@@ -426,7 +426,7 @@ def _soft(rng, n=None, K=None, D=None):
     return z, mu, kernel / kernel.sum(1, keepdims=True)
 
 
-@_exercise("target_distribution", "05, exercise 1")
+@_exercise("target_distribution", "05, code exercise 1")
 def check_target_distribution(fn):
     """``target_distribution(q)``: p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j') with f_j = Σ_i q_ij (NumPy)."""
     from .dec import target_distribution
@@ -446,7 +446,7 @@ def check_target_distribution(fn):
     return "p_ij equals declib.dec.target_distribution on 3 random problems"
 
 
-@_exercise("dec_gradients", "05, exercise 2")
+@_exercise("dec_gradients", "05, code exercise 2")
 def check_dec_gradients(fn):
     """``dec_gradients(z, mu, p)``: ∂L/∂z_i and ∂L/∂μ_j of L = KL(P‖Q) with P fixed and α = 1 (the paper's
     eq. 4–5), as NumPy arrays ``(grad_z, grad_mu)`` of the shapes of z and μ."""

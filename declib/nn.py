@@ -340,7 +340,7 @@ class MLP(ParamsMixin):
 # ---------------------------------------------------------------------------------------------------- optimisers
 class SGD:
     """Stochastic gradient descent with momentum: v ← μ v − η g, θ ← θ + v (updates ``params`` in place).
-    Notebook 02 §6."""
+    Notebook 02 §7."""
 
     def __init__(self, params: dict[str, np.ndarray], lr: float = 0.1, momentum: float = 0.0):
         if not lr > 0:

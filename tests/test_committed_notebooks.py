@@ -24,7 +24,8 @@ def shows_something(cell) -> bool:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_cell_that_shows_a_figure_carries_it(path):
     missing = [i for i, c in enumerate(code_cells(path))
-               if "plt.show()" in "".join(c["source"]) and not shows_something(c)]
+               if "plt.show()" in "".join(c["source"]) and not shows_something(c)
+               and "if check_" not in "".join(c["source"])]  # an exercise draws only once the learner's code passes
     assert not missing, f"{path.name}: code cells {missing} call plt.show() but hold no figure (run without Agg)"
 
 
