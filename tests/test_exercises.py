@@ -158,3 +158,14 @@ def test_dec_hints():
 def test_a_checker_wants_a_function():
     with pytest.raises(TypeError, match="fn: expected your function"):
         ex.check_assign(np.zeros(3))
+
+
+def test_masking_noise_wants_independent_entries():
+    def same_count_per_row(X, f, rng):  # exactly round(f·d) zeros in every row: not independent draws
+        out = X.copy()
+        k = int(round(f * X.shape[1]))
+        for row in out:
+            row[rng.choice(X.shape[1], size=k, replace=False)] = 0
+        return out
+
+    fails(ex.check_masking_noise, same_count_per_row, "same number of zeros")
