@@ -75,7 +75,7 @@ class Autoencoder(nn.Module):
         self.config = dict(dims=self.dims, activation=activation, embedding_activation=embedding_activation,
                            output_activation=output_activation, init_std=init_std)
         with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
-            torch.manual_seed(check_seed(seed))
+            torch.default_generator.manual_seed(check_seed(seed))  # the CPU's only: no CUDA state is touched
             self.encoder = dense_stack(self.dims, activation, embedding_activation)
             self.decoder = dense_stack(self.dims[::-1], activation, output_activation)
             if init_std is not None:

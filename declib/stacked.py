@@ -186,7 +186,10 @@ def _seeded_global_rng(seed: int, device: torch.device):
     """Seed torch's global generator (which ``nn.Dropout`` draws from) for a block, and give the caller's state back
     afterwards: declib takes explicit seeds and never leaves the global generators changed."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # torch.manual_seed would also reseed CUDA devices not forked here
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield
 
 
