@@ -23,7 +23,29 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["random_affine", "make_augment"]
+__all__ = ["shift_images", "random_affine", "make_augment"]
+
+
+def shift_images(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Image i of the batch ``x`` (n × side², square images, row-major) moved right by ``shifts[i, 0]`` and down by
+    ``shifts[i, 1]`` whole pixels (negative: left, up); pixels moved in from outside are 0 (background), pixels
+    moved out are lost. Notebook 06 §2."""
+    if x.ndim != 2:
+        raise ValueError(f"x: expected a 2-D batch (n, side*side), got shape {tuple(x.shape)}")
+    side = int(round(math.sqrt(x.shape[1])))
+    if side * side != x.shape[1]:
+        raise ValueError(f"x: expected square images (side*side features), got {x.shape[1]} features")
+    if shifts.shape != (x.shape[0], 2):
+        raise ValueError(f"shifts: expected shape ({x.shape[0]}, 2) (one (right, down) pair per image), got "
+                         f"{tuple(shifts.shape)}")
+    n, dev = x.shape[0], x.device
+    shifts = shifts.to(dev).long()
+    m = int(shifts.abs().max()) if n else 0
+    pad = F.pad(x.view(n, side, side), (m,) * 4)
+    rows = (m - shifts[:, 1, None]) + torch.arange(side, device=dev)  # (n, side)
+    cols = (m - shifts[:, 0, None]) + torch.arange(side, device=dev)
+    out = pad[torch.arange(n, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(n, side * side)
 
 
 def random_affine(x: torch.Tensor, max_shift: int = 2, max_rotation: float = 0.0,
@@ -43,11 +65,7 @@ def random_affine(x: torch.Tensor, max_shift: int = 2, max_rotation: float = 0.0
     n, dev = x.shape[0], x.device
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator, device=dev).to(x.dtype)
     if max_rotation == 0:  # an exact integer shift: pad and crop, no interpolation
-        pad = F.pad(x.view(n, side, side), (max_shift,) * 4)
-        rows = (max_shift - shifts[:, 1, None].long()) + torch.arange(side, device=dev)  # (n, side)
-        cols = (max_shift - shifts[:, 0, None].long()) + torch.arange(side, device=dev)
-        out = pad[torch.arange(n, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
-        return out.reshape(n, side * side)
+        return shift_images(x, shifts)
     angle = (torch.rand(n, generator=generator, device=dev, dtype=x.dtype) * 2 - 1) * math.radians(max_rotation)
     cos, sin = torch.cos(angle), torch.sin(angle)
     # affine_grid maps output coordinates in [-1, 1] to input coordinates: the inverse transform

@@ -114,3 +114,16 @@ def test_augmented_training_reconstructs_the_augmented_digit():
     model = StackedAutoencoder((784, 32, 8), seed=0)
     train_autoencoder(model, X, iterations=6, batch_size=32, augment=augment, progress=False)
     assert calls == [32] * 6
+
+
+def test_shift_images_moves_right_and_down_and_fills_with_zeros():
+    from declib.augment import shift_images
+
+    x = torch.arange(1, 2 * 16 + 1, dtype=torch.float32).reshape(2, 16)  # two 4×4 images
+    out = shift_images(x, torch.tensor([[1, 0], [-2, 1]])).reshape(2, 4, 4)
+    img = x.reshape(2, 4, 4)
+    assert torch.equal(out[0, :, 1:], img[0, :, :3]) and torch.equal(out[0, :, 0], torch.zeros(4))  # one right
+    assert torch.equal(out[1, 1:, :2], img[1, :3, 2:]) and out[1, 0].abs().sum() == 0  # two left, one down
+    assert out[1, :, 2:].abs().sum() == 0
+    with pytest.raises(ValueError, match="shifts: expected shape \\(2, 2\\)"):
+        shift_images(x, torch.zeros(3, 2))
