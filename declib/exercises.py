@@ -25,7 +25,7 @@ import torch
 __all__ = ["ExerciseError", "check_class_means", "check_nearest_mean", "check_assign", "check_update",
            "check_kmeanspp_probabilities", "check_forward", "check_backward", "check_masking_noise",
            "check_train_step", "check_layer_input", "check_greedy_layer_step", "check_target_distribution",
-           "check_dec_gradients"]
+           "check_dec_gradients", "check_shift_images", "check_silhouette"]
 
 
 class ExerciseError(AssertionError):
@@ -472,3 +472,74 @@ def check_dec_gradients(fn):
             "∂L/∂μ_j has the opposite sign of the z-gradient's terms: −2 Σ_i d_ij (p_ij − q_ij)(z_i − μ_j)": -gm,
             "the factor d_ij is missing from the sum": -no_d.sum(0)})
     return "∂L/∂z and ∂L/∂μ equal declib.dec.kl_gradients on 3 random problems"
+
+
+# ------------------------------------------------------------------------------------------------ notebook 06
+@_exercise("shift_images", "06, code exercise 1")
+def check_shift_images(fn):
+    """``shift_images(images, shifts)``: image i of ``images`` (n × 784, 28 × 28 row-major, NumPy) moved right by
+    ``shifts[i, 0]`` and down by ``shifts[i, 1]`` whole pixels, zeros moved in (the same as
+    :func:`declib.augment.shift_images`)."""
+    from .augment import shift_images
+
+    for rng in _problems(21):
+        n = int(rng.integers(3, 7))
+        images = rng.uniform(0.05, 1.0, size=(n, 784))
+        shifts = rng.integers(-3, 4, size=(n, 2))
+        shifts[0] = (2, -1)  # every problem has a shift in both directions
+        want = shift_images(torch.from_numpy(images), torch.from_numpy(shifts)).numpy()
+        got = _array(_call(fn, images.copy(), shifts.copy()), "shift_images(images, shifts)")
+        _shape(got, images.shape, "shift_images(images, shifts)", "return the shifted images flat again: n × 784")
+        grid = images.reshape(n, 28, 28)
+        rolled = np.stack([np.roll(g, (dy, dx), axis=(0, 1)) for g, (dx, dy) in zip(grid, shifts)]).reshape(n, 784)
+        swapped = shift_images(torch.from_numpy(images), torch.from_numpy(shifts[:, ::-1].copy())).numpy()
+        flipped = shift_images(torch.from_numpy(images), torch.from_numpy(-shifts)).numpy()
+        _close(got, want, "shift_images(images, shifts)", hints={
+            "the pixels that leave one edge come back at the other (np.roll wraps around): fill with zeros "
+            "instead": rolled,
+            "x and y are swapped: shifts[i, 0] moves the image right (along the columns), shifts[i, 1] down "
+            "(along the rows)": swapped,
+            "the shifts go the wrong way: a positive shifts[i, 0] moves the digit to the right, so the new pixel "
+            "(r, c) is the old pixel (r − dy, c − dx)": flipped})
+    return "equals declib.augment.shift_images on 3 random batches"
+
+
+@_exercise("silhouette", "06, code exercise 2")
+def check_silhouette(fn):
+    """``silhouette(Z, labels)``: the mean silhouette s̄ = mean_i (b_i − a_i) / max(a_i, b_i) of a partition, with
+    Euclidean distances, a_i the mean distance to the other members of i's cluster and b_i the smallest mean
+    distance to the members of another cluster (s_i = 0 for a point alone in its cluster)."""
+    from sklearn.metrics import silhouette_score
+
+    def variant(Z, labels, own_includes_self=False, b_all_others=False, squared=False):
+        D = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(2))
+        D = D**2 if squared else D
+        s = np.zeros(len(Z))
+        for i in range(len(Z)):
+            own = labels == labels[i]
+            if own.sum() == 1:
+                continue
+            a = D[i, own].sum() / (own.sum() if own_includes_self else own.sum() - 1)
+            if b_all_others:
+                b = D[i, ~own].mean()
+            else:
+                b = min(D[i, labels == c].mean() for c in np.unique(labels) if c != labels[i])
+            s[i] = (b - a) / max(a, b)
+        return np.array(s.mean())
+
+    for rng in _problems(22):
+        K = int(rng.integers(3, 6))
+        centres = rng.normal(0, 3, size=(K, 4))
+        labels = rng.integers(0, K, 60)
+        labels[:K] = np.arange(K)
+        Z = centres[labels] + rng.normal(0, 1, size=(60, 4))
+        want = np.array(silhouette_score(Z, labels))
+        got = _array(_call(fn, Z.copy(), labels.copy()), "silhouette(Z, labels)")
+        _shape(got, (), "silhouette(Z, labels)", "return one number, the mean of s_i over all points")
+        _close(got, want, "silhouette(Z, labels)", rtol=1e-6, hints={
+            "a_i counts the point itself: divide the sum of distances to its own cluster by |C| − 1, not |C|":
+                variant(Z, labels, own_includes_self=True),
+            "b_i is the mean distance to the *nearest* other cluster, not to all other points":
+                variant(Z, labels, b_all_others=True),
+            "use distances ‖z_i − z_k‖, not squared distances": variant(Z, labels, squared=True)})
+    return "equals sklearn.metrics.silhouette_score on 3 random partitions"

@@ -102,3 +102,28 @@ def dec_gradients(z, mu, p):
     q = d / d.sum(axis=1, keepdims=True)
     w = 2 * d * (p - q)  # (α + 1)/α · d_ij (p_ij − q_ij), α = 1
     return (w[:, :, None] * diff).sum(axis=1), -(w[:, :, None] * diff).sum(axis=0)
+
+
+# 06 · beyond DEC
+def shift_images(images, shifts):
+    n = len(images)
+    grid = images.reshape(n, 28, 28)
+    out = np.zeros_like(grid)
+    for i, (dx, dy) in enumerate(shifts):
+        # new pixel (r, c) = old pixel (r - dy, c - dx); the rows/columns that come from outside stay 0
+        out[i, max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)] = \
+            grid[i, max(-dy, 0):28 + min(-dy, 0), max(-dx, 0):28 + min(-dx, 0)]
+    return out.reshape(n, 784)
+
+
+def silhouette(Z, labels):
+    D = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=2))  # pairwise distances
+    s = np.zeros(len(Z))
+    for i in range(len(Z)):
+        own = labels == labels[i]
+        if own.sum() == 1:
+            continue  # a point alone in its cluster: s_i = 0
+        a = D[i, own].sum() / (own.sum() - 1)  # the point itself adds 0 to the sum
+        b = min(D[i, labels == c].mean() for c in np.unique(labels) if c != labels[i])
+        s[i] = (b - a) / max(a, b)
+    return s.mean()

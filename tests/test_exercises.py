@@ -12,7 +12,7 @@ from declib import solutions as sol
 PAIRS = [(getattr(ex, f"check_{name}"), getattr(sol, name)) for name in
          ["class_means", "nearest_mean", "assign", "update", "kmeanspp_probabilities", "forward", "backward",
           "masking_noise", "train_step", "layer_input", "greedy_layer_step", "target_distribution",
-          "dec_gradients"]]
+          "dec_gradients", "shift_images", "silhouette"]]
 
 
 @pytest.mark.parametrize("check, solution", PAIRS, ids=[s.__name__ for _, s in PAIRS])
@@ -153,6 +153,30 @@ def test_dec_hints():
         return (w[:, :, None] * diff).sum(1), -(w[:, :, None] * diff).sum(0)
 
     fails(ex.check_dec_gradients, no_d, "d_ij")
+
+
+def test_beyond_dec_hints():
+    def rolled(images, shifts):
+        g = images.reshape(-1, 28, 28)
+        return np.stack([np.roll(x, (dy, dx), axis=(0, 1)) for x, (dx, dy) in zip(g, shifts)]).reshape(-1, 784)
+
+    fails(ex.check_shift_images, rolled, "np.roll wraps around")
+    fails(ex.check_shift_images, lambda im, sh: sol.shift_images(im, sh[:, ::-1]), "x and y are swapped")
+    fails(ex.check_shift_images, lambda im, sh: sol.shift_images(im, -sh), "wrong way")
+    fails(ex.check_shift_images, lambda im, sh: sol.shift_images(im, sh).reshape(-1, 28, 28), "flat again")
+
+    def silhouette_self(Z, labels):  # a_i divided by |C|
+        D = np.sqrt(((Z[:, None] - Z[None]) ** 2).sum(2))
+        s = []
+        for i in range(len(Z)):
+            own = labels == labels[i]
+            a = D[i, own].mean()
+            b = min(D[i, labels == c].mean() for c in np.unique(labels) if c != labels[i])
+            s.append((b - a) / max(a, b) if own.sum() > 1 else 0.0)
+        return np.mean(s)
+
+    fails(ex.check_silhouette, silhouette_self, "\\|C\\| − 1")
+    fails(ex.check_silhouette, lambda Z, labels: sol.silhouette(Z, labels) * 1.1, "constant factor")
 
 
 def test_a_checker_wants_a_function():
