@@ -15,9 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="run the whole pipeline and print one results table",
         description="Run the course's pipeline on MNIST — k-means on pixels, 784→10→784 autoencoder + k-means, "
-        "deep autoencoder + k-means, DEC, IDEC — for several seeds; print accuracy, NMI, ARI and wall time per "
-        "stage (mean ± std over seeds) and write results.json and figures into --out. Pretrained weights come "
-        "from the declib cache when present; an interrupted run (Ctrl-C) resumes where it stopped.",
+        "deep autoencoder + k-means, DEC, IDEC, and notebook 06's successors (UMAP + Gaussian mixture on the deep "
+        "embedding, DEC-DA, UMAP + Gaussian mixture on DEC-DA's embedding) — for several seeds; print accuracy, NMI, "
+        "ARI and wall time per stage (mean ± std over seeds) and write results.json and figures into --out. "
+        "Pretrained weights come from the declib cache when present; an interrupted run (Ctrl-C) resumes where it "
+        "stopped, and a run with other --stages adds to the same --out.",
     )
     rep.add_argument("--profile", choices=["auto", "cpu", "full", "fast"], default=None,
                      help="cpu: all 70,000 digits with the CPU schedules (minutes a seed on a laptop); full: all "
@@ -28,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                      help="where to train: auto picks CUDA, then MPS, then the CPU (default: auto)")
     rep.add_argument("--out", default="results", help="output folder for results.json and figures (default: results)")
+    rep.add_argument("--stages", default=None, metavar="LIST",
+                     help="comma-separated stages to run, in pipeline order whatever the order given: pixels, ae, "
+                     "deep, dec, idec, n2d (deep AE + UMAP + GMM), decda (DEC-DA), decda-n2d (DEC-DA + UMAP + GMM) "
+                     "(default: all)")
     rep.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     rep.set_defaults(subparser=rep)
     pre = sub.add_parser(
@@ -83,11 +89,19 @@ def main(argv: list[str] | None = None) -> int:
         device = config.resolve_device(args.device)
     except ValueError as exc:
         args.subparser.error(f"--device: {exc}")
+    if getattr(args, "stages", None) is not None:
+        from .pipeline import parse_stages
+
+        try:
+            parse_stages(args.stages)
+        except ValueError as exc:
+            args.subparser.error(f"--stages: {exc}")
     if args.command in ("pretrain", "levers"):
         return _pretrain(args, device)
     t = time.perf_counter()
     try:
-        result = reproduce(args.profile, args.seeds, device, args.out, progress=not args.no_progress)
+        result = reproduce(args.profile, args.seeds, device, args.out, progress=not args.no_progress,
+                           stages=args.stages)
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages are saved in --out and the weight cache; run the same command "
               "again to resume", file=sys.stderr)
@@ -97,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
           f"wall time {time.perf_counter() - t:.0f} s\n")
     print(result["table"])
     merged = result["collapsed_seeds"]
-    print(f"\nseeds with two digits merged in one cluster (deep AE + k-means / DEC / IDEC): "
-          f"{merged['deep AE + k-means']} / {merged['DEC']} / {merged['IDEC']} of {s['seeds']}")
+    if merged:
+        print(f"\nseeds with two digits merged in one cluster: " + ", ".join(f"{k} {v}" for k, v in merged.items())
+              + f" (of {s['seeds']})")
+    for stage, pick in result["label_free_pick"].items():
+        print(f"label-free pick (consensus of seeds) for {stage}: seed {pick['seed']}, acc {pick['acc']:.3f}")
     print(f"results: {args.out}/results.json")
     return 0
 

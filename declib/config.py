@@ -76,6 +76,16 @@ class Profile:
     idec_lr: float = 1e-3
     idec_gamma: float = 0.1
     figure_sample: int = 5_000  # digits in the 2-D embedding figure
+    # --- beyond DEC (notebook 06 and the main job's last stages) ------------------------------------------------
+    dec_augment: tuple[int, float] = (2, 10.0)  # DEC-DA: clustering stage on digits shifted ±2 px, rotated ±10°
+    umap_n_components: int | None = None  # N2D: UMAP to K dimensions (None: n_clusters), 20 neighbours, min_dist 0
+    umap_n_neighbors: int = 20
+    umap_min_dist: float = 0.0
+    k_range: tuple[int, ...] = tuple(range(5, 16))  # choosing K without labels
+    k_silhouette_sample: int = 10_000  # points the silhouette is computed on
+    k_dec_n_train: int = 20_000  # DEC's generalizability: digits DEC trains on for every K ...
+    k_dec_n_val: int = 10_000  # ... and held-out digits it is validated on
+    n_restarts: int = 30  # single k-means runs in the robustness study
 
 
 _FULL = Profile(
@@ -134,6 +144,10 @@ PROFILES: dict[str, Profile] = {
         dec_precision="bf16",
         min_sae_kmeans_acc=0.70,
         min_dec_acc=0.80,
+        k_silhouette_sample=3_000,
+        k_dec_n_train=4_000,
+        k_dec_n_val=2_000,
+        n_restarts=20,
     ),
 }
 
@@ -270,6 +284,7 @@ NOTEBOOK_MINUTES: dict[str, dict[str, float | None]] = {
     "03": {"cpu": 1.5, "full": None, "fast": 0.3},
     "04": {"cpu": 9.0, "full": None, "fast": 3.5},
     "05": {"cpu": 12.0, "full": None, "fast": 4.0},
+    "06": {"cpu": 15.0, "full": None, "fast": 3.0},
 }
 
 

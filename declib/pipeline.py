@@ -1,6 +1,8 @@
 """The course's pipeline, end to end: the stages the notebooks build one by one, run in a row for several seeds.
 
-k-means on pixels → 784→10→784 autoencoder + k-means → deep (stacked) autoencoder + k-means → DEC → IDEC.
+k-means on pixels → 784→10→784 autoencoder + k-means → deep (stacked) autoencoder + k-means → DEC → IDEC, and
+notebook 06's successors on the same deep autoencoder: UMAP + Gaussian mixture on its embedding (N2D), DEC with
+augmented digits in its clustering stage (DEC-DA), and UMAP + Gaussian mixture on DEC-DA's embedding.
 
 Every stage sees ``X`` only; the labels ``y`` are used to score. :func:`reproduce` writes ``results.json`` and the
 figures into an output folder and keeps a progress file there, so an interrupted run (Ctrl-C) resumes with the
@@ -21,17 +23,41 @@ import torch
 
 from . import __version__, config
 from ._util import atomic_path, check_int
+from .augment import make_augment
 from .autoencoder import Autoencoder, encode, train_autoencoder
 from .data import load_mnist, subset
 from .dec import DEC
 from .kmeans import KMeans
-from .metrics import merged_digits, scores
+from .manifold import ManifoldGMM
+from .metrics import ari, merged_digits, scores
+from .selection import consensus_pick
 from .stacked import SCHEDULES, Schedule, pretrained_autoencoder
 
-__all__ = ["STAGES", "load_profile_data", "train_small_autoencoder", "dec_model", "reproduce", "summarise",
+__all__ = ["STAGES", "STAGE_KEYS", "parse_stages", "load_profile_data", "train_small_autoencoder", "dec_model", "reproduce", "summarise",
            "format_table", "compare_pretraining", "collapsed_seeds", "seed_merged"]
 
-STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC"]
+STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC",
+          "deep AE + UMAP + GMM (N2D)", "DEC-DA", "DEC-DA + UMAP + GMM"]
+#: short names for ``python -m declib reproduce --stages``
+STAGE_KEYS = dict(zip(["pixels", "ae", "deep", "dec", "idec", "n2d", "decda", "decda-n2d"], STAGES))
+
+
+def parse_stages(stages) -> list[str]:
+    """Stage names in pipeline order from short keys (``"dec,decda"``, a list) or full names; ``None``: all."""
+    if stages is None:
+        return list(STAGES)
+    items = [s.strip() for s in stages.split(",")] if isinstance(stages, str) else list(stages)
+    chosen = set()
+    for item in items:
+        if item in STAGE_KEYS:
+            chosen.add(STAGE_KEYS[item])
+        elif item in STAGES:
+            chosen.add(item)
+        else:
+            raise ValueError(f"stages: expected names from {', '.join(STAGE_KEYS)} (or {STAGES}), got {item!r}")
+    if not chosen:
+        raise ValueError("stages: expected at least one stage")
+    return [s for s in STAGES if s in chosen]
 
 
 def load_profile_data(P: config.Profile) -> tuple[np.ndarray, np.ndarray]:
@@ -59,55 +85,104 @@ def _kmeans_scores(Z, y, P: config.Profile, seed, device, n_init: int | None = N
     return km, scores(y, km.labels_)
 
 
-def dec_model(sae, P: config.Profile, idec: bool = False, seed: int = 0, device=None, progress: bool = False) -> DEC:
-    """An unfitted DEC (or IDEC, keeping the decoder) on a copy of ``sae``'s encoder, with the profile's settings."""
+def dec_model(sae, P: config.Profile, idec: bool = False, seed: int = 0, device=None, progress: bool = False,
+              augment: bool = False, n_clusters: int | None = None) -> DEC:
+    """An unfitted DEC (or IDEC, keeping the decoder) on a copy of ``sae``'s encoder, with the profile's settings;
+    ``augment``: DEC-DA, the clustering stage sees digits augmented by ``P.dec_augment`` (shift, rotation);
+    ``n_clusters`` defaults to ``P.n_clusters``."""
     net = copy.deepcopy(sae)
     common = dict(update_interval=P.dec_update_interval, max_iter=P.dec_max_iter, tol=P.dec_tol,
-                  batch_size=P.dec_batch_size, precision=P.dec_precision, seed=seed, device=device, progress=progress)
+                  batch_size=P.dec_batch_size, precision=P.dec_precision, seed=seed, device=device, progress=progress,
+                  augment=make_augment(*P.dec_augment) if augment else None)
+    k = P.n_clusters if n_clusters is None else n_clusters
     if idec:
-        return DEC(net.encoder, P.n_clusters, decoder=net.decoder, gamma=P.idec_gamma, optimizer=P.idec_optimizer,
+        return DEC(net.encoder, k, decoder=net.decoder, gamma=P.idec_gamma, optimizer=P.idec_optimizer,
                    lr=P.idec_lr, **common)
-    return DEC(net.encoder, P.n_clusters, optimizer=P.dec_optimizer, lr=P.dec_lr, **common)
+    return DEC(net.encoder, k, optimizer=P.dec_optimizer, lr=P.dec_lr, **common)
 
 
-def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, progress: bool = True) -> None:
-    """Run every stage not in ``done`` for one seed; ``record(stage, result)`` stores each finished stage."""
+def manifold_model(P: config.Profile, seed: int = 0) -> ManifoldGMM:
+    """An unfitted UMAP + Gaussian mixture (N2D) with the profile's settings."""
+    return ManifoldGMM(P.n_clusters, n_components=P.umap_n_components, n_neighbors=P.umap_n_neighbors,
+                       min_dist=P.umap_min_dist, seed=seed)
+
+
+def _labels_result(y, labels, K: int) -> dict:
+    """What every clustering stage records besides its scores and seconds."""
+    return {"cluster_sizes": np.bincount(labels, minlength=K).tolist(), "merged": merged_digits(y, labels),
+            "labels": np.asarray(labels).tolist()}
+
+
+def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, progress: bool = True,
+             stages: list[str] | None = None, scratch: Path | None = None) -> None:
+    """Run every stage of ``stages`` (default: all) not in ``done`` for one seed; ``record(stage, result)`` stores
+    each finished stage. ``scratch`` (a folder) keeps DEC-DA's embedding, so that its UMAP + GMM stage resumes
+    without training DEC-DA again."""
     device = config.resolve_device(device)
-    if STAGES[0] not in done:
+    todo = [s for s in (stages or STAGES) if s not in done]
+    K = P.n_clusters
+    if STAGES[0] in todo:
         t = time.perf_counter()
-        _, s = _kmeans_scores(X, y, P, seed, device, n_init=P.kmeans_n_init)
-        record(STAGES[0], {**s, "seconds": time.perf_counter() - t})
-    if STAGES[1] not in done:
+        km, s = _kmeans_scores(X, y, P, seed, device, n_init=P.kmeans_n_init)
+        record(STAGES[0], {**s, "seconds": time.perf_counter() - t, **_labels_result(y, km.labels_, K)})
+    if STAGES[1] in todo:
         t = time.perf_counter()
         ae, _ = train_small_autoencoder(X, P, seed, device, progress)
-        _, s = _kmeans_scores(encode(ae, X), y, P, seed, device)
-        record(STAGES[1], {**s, "seconds": time.perf_counter() - t})
-    if any(stage not in done for stage in STAGES[2:]):
-        t = time.perf_counter()
-        sae, info = pretrained_autoencoder(X, P.sae_schedule, seed=seed, device=device, progress=progress,
-                                           layerwise=P.sae_layerwise)
-        trained_s = time.perf_counter() - t
-        if STAGES[2] not in done:
-            km, s = _kmeans_scores(encode(sae, X), y, P, seed, device)
-            record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
-                               "train_seconds": trained_s, "precision": info.get("precision", "fp32"),
-                               "cluster_sizes": np.bincount(km.labels_, minlength=P.n_clusters).tolist(),
-                               "merged": merged_digits(y, km.labels_)})
-        for stage, idec in ((STAGES[3], False), (STAGES[4], True)):
-            if stage in done:
-                continue
-            model = dec_model(sae, P, idec=idec, seed=seed, device=device, progress=progress).fit(X, y)
-            result = {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
-                      "cluster_sizes": np.bincount(model.labels_, minlength=P.n_clusters).tolist(),
-                      "merged": merged_digits(y, model.labels_)}
-            if seed == 0:  # what the figures need, so they cost no second run
-                idx = np.random.default_rng(0).choice(len(X), size=min(P.figure_sample, len(X)), replace=False)
-                Z = model.embed(X[idx])
-                Zc = Z - Z.mean(0)
-                Z2 = Zc @ np.linalg.svd(Zc, full_matrices=False)[2][:2].T
-                result.update(labels=model.labels_.tolist(), embedding_2d=Z2.round(4).tolist(),
-                              embedding_idx=idx.tolist())
-            record(stage, result)
+        km, s = _kmeans_scores(encode(ae, X), y, P, seed, device)
+        record(STAGES[1], {**s, "seconds": time.perf_counter() - t, **_labels_result(y, km.labels_, K)})
+    path = None if scratch is None else Path(scratch) / f"embedding-decda-s{seed}.npy"
+    saved_da = STAGES[6] not in todo and path is not None and path.exists()  # DEC-DA's embedding, kept earlier
+    if not any(stage in todo for stage in STAGES[2:7]) and not (STAGES[7] in todo and not saved_da):
+        if STAGES[7] in todo:  # only the manifold step on DEC-DA's saved embedding: no network needed
+            m = manifold_model(P, seed).fit(np.load(path))
+            record(STAGES[7], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
+                               **_labels_result(y, m.labels_, K)})
+        return
+    t = time.perf_counter()
+    sae, info = pretrained_autoencoder(X, P.sae_schedule, seed=seed, device=device, progress=progress,
+                                       layerwise=P.sae_layerwise)
+    loaded_s = time.perf_counter() - t
+    Z = None
+    if STAGES[2] in todo:
+        Z = encode(sae, X)
+        km, s = _kmeans_scores(Z, y, P, seed, device)
+        record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
+                           "train_seconds": loaded_s, "sae_train_seconds": float(sum(info["seconds"].values())),
+                           "precision": info.get("precision", "fp32"), **_labels_result(y, km.labels_, K)})
+    for stage, idec in ((STAGES[3], False), (STAGES[4], True)):
+        if stage not in todo:
+            continue
+        model = dec_model(sae, P, idec=idec, seed=seed, device=device, progress=progress).fit(X, y)
+        result = {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
+                  **_labels_result(y, model.labels_, K)}
+        if seed == 0:  # what the figures need, so they cost no second run
+            idx = np.random.default_rng(0).choice(len(X), size=min(P.figure_sample, len(X)), replace=False)
+            Zs = model.embed(X[idx])
+            Zc = Zs - Zs.mean(0)
+            Z2 = Zc @ np.linalg.svd(Zc, full_matrices=False)[2][:2].T
+            result.update(embedding_2d=Z2.round(4).tolist(), embedding_idx=idx.tolist())
+        record(stage, result)
+    if STAGES[5] in todo:
+        Z = encode(sae, X) if Z is None else Z
+        m = manifold_model(P, seed).fit(Z)
+        record(STAGES[5], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
+                           **_labels_result(y, m.labels_, K)})
+    if STAGES[6] in todo or STAGES[7] in todo:
+        Z_da = np.load(path) if saved_da else None
+        if Z_da is None:
+            model = dec_model(sae, P, seed=seed, device=device, progress=progress, augment=True).fit(X, y)
+            Z_da = model.embed(X)
+            if path is not None:
+                with atomic_path(path) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, Z_da)
+            if STAGES[6] in todo:
+                record(STAGES[6], {**scores(y, model.labels_), "seconds": model.seconds_,
+                                   "iterations": model.n_iter_, **_labels_result(y, model.labels_, K)})
+        if STAGES[7] in todo:
+            m = manifold_model(P, seed).fit(Z_da)
+            record(STAGES[7], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
+                               **_labels_result(y, m.labels_, K)})
 
 
 def summarise(per_seed: dict[str, list[dict]]) -> dict:
@@ -188,19 +263,44 @@ def _figures(out: Path, y, dec_run: dict) -> list[str]:
     return ["confusion_dec.png", "embedding_dec.png"]
 
 
+def label_free_picks(per_seed: dict[str, list[dict]]) -> dict:
+    """For every stage with three seeds or more, the seed that :func:`declib.selection.consensus_pick` keeps
+    (the partition with the largest mean ARI to the other seeds', computed without labels) and its scores.
+    ``per_seed`` runs must still hold their ``labels``."""
+    picks = {}
+    for stage, runs in per_seed.items():
+        if len(runs) < 3 or any("labels" not in r for r in runs):
+            continue
+        labelings = [np.asarray(r["labels"]) for r in runs]
+        r = consensus_pick(labelings)
+        agreement = [ari(labelings[r], l) for i, l in enumerate(labelings) if i != r]
+        picks[stage] = {"seed": r, "acc": runs[r]["acc"], "nmi": runs[r]["nmi"], "ari": runs[r]["ari"],
+                        "merged": seed_merged(runs[r], None), "mean_ari_to_others": float(np.mean(agreement))}
+    return picks
+
+
 def reproduce(profile: str | None = None, seeds: int | None = None, device="auto", out: str | os.PathLike = "results",
-              progress: bool = True, figures: bool = True) -> dict:
-    """Run the whole pipeline for ``seeds`` seeds and write ``results.json`` (and figures) into ``out``."""
+              progress: bool = True, figures: bool = True, stages=None) -> dict:
+    """Run the pipeline's ``stages`` (default: all; short names as :data:`STAGE_KEYS`) for ``seeds`` seeds and write
+    ``results.json`` (and figures) into ``out``.
+
+    Finished stages are kept in ``out/progress.json`` (with DEC-DA's embedding in ``out/scratch/``), so the same
+    command resumes after an interruption, and a later call with other ``stages`` or more seeds adds to what is
+    there as long as the profile's settings are the same. ``results.json`` holds the chosen stages only."""
     P = config.profile(profile)
-    seeds = P.dec_seeds if seeds is None else seeds
+    seeds = P.dec_seeds if seeds is None else check_int(seeds, "seeds", 1)
+    stages = parse_stages(stages)
     device = config.resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     X, y = load_profile_data(P)
-    settings = {"profile": P.name, "seeds": seeds, "n_samples": int(len(y)), "device": str(device),
+    settings = {"profile": P.name, "n_samples": int(len(y)), "device": str(device),
                 "sae_schedule": SCHEDULES[P.sae_schedule].__dict__, "sae_layerwise": P.sae_layerwise,
                 "dec_update_interval": P.dec_update_interval, "dec_max_iter": P.dec_max_iter, "dec_tol": P.dec_tol,
-                "dec_precision": config.resolve_precision(P.dec_precision, device, warn=False)}
+                "dec_precision": config.resolve_precision(P.dec_precision, device, warn=False),
+                "dec_augment": P.dec_augment, "umap": {"n_components": P.umap_n_components,
+                                                       "n_neighbors": P.umap_n_neighbors,
+                                                       "min_dist": P.umap_min_dist}}
     settings = json.loads(json.dumps(settings))  # as read back from progress.json (tuples become lists)
     progress_file = out / "progress.json"
     state = json.loads(progress_file.read_text()) if progress_file.exists() else {}
@@ -209,10 +309,10 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=seeds * len(STAGES), desc="reproduce", unit="stage", disable=not progress)
+    bar = tqdm(total=seeds * len(stages), desc="reproduce", unit="stage", disable=not progress)
     for seed in range(seeds):
         runs = state["runs"].setdefault(str(seed), {})
-        bar.update(len(runs))
+        bar.update(sum(stage in runs for stage in stages))
 
         def record(stage, result, runs=runs):
             runs[stage] = result
@@ -220,18 +320,20 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
             bar.update(1)
             bar.set_postfix_str(f"seed {seed}: {stage} acc {result['acc']:.3f}")
 
-        run_seed(X, y, P, seed, device, runs, record, progress=False)
+        run_seed(X, y, P, seed, device, runs, record, progress=False, stages=stages, scratch=out / "scratch")
     bar.close()
-    per_seed = {stage: [state["runs"][str(s)][stage] for s in range(seeds)] for stage in STAGES}
-    first_dec = per_seed["DEC"][0]
+    per_seed = {stage: [state["runs"][str(s)][stage] for s in range(seeds)] for stage in stages}
+    picks = label_free_picks(per_seed)
+    first_dec = per_seed["DEC"][0] if "DEC" in per_seed else None
     per_seed = {stage: [{k: v for k, v in r.items() if k not in ("labels", "embedding_2d", "embedding_idx")}
                         for r in runs] for stage, runs in per_seed.items()}
     summary = summarise(per_seed)
     result = {
-        "settings": settings,
+        "settings": {**settings, "seeds": seeds, "stages": stages},
         "summary": summary,
         "per_seed": per_seed,
-        "collapsed_seeds": {s: collapsed_seeds(per_seed, s, y) for s in ("deep AE + k-means", "DEC", "IDEC")},
+        "collapsed_seeds": {s: collapsed_seeds(per_seed, s, y) for s in stages if s not in STAGES[:2]},
+        "label_free_pick": picks,
         "wall_seconds": time.perf_counter() - t0,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _processor_name(device),
         "cpu_count": os.cpu_count(),
@@ -239,7 +341,7 @@ def reproduce(profile: str | None = None, seeds: int | None = None, device="auto
                      "python": platform.python_version()},
         "table": format_table(summary),
     }
-    if figures:
+    if figures and first_dec is not None:
         result["figures"] = _figures(out, y, first_dec)
     _atomic_json(out / "results.json", result)
     return result

@@ -63,7 +63,7 @@ def test_describe_runtime_states_the_cost_of_each_notebook(monkeypatch):
     text = config.describe_runtime("05")
     assert "profile: fast" in text and "precision" in text
     assert f"about {config.NOTEBOOK_MINUTES['05']['fast']:g} min" in text
-    assert set(config.NOTEBOOK_MINUTES) == {f"{i:02d}" for i in range(6)}
+    assert set(config.NOTEBOOK_MINUTES) == {f"{i:02d}" for i in range(7)}
     monkeypatch.setenv("DECLIB_PROFILE", "full")
     assert "not measured" in config.describe_runtime("05")
     assert all(set(v) == set(config.PROFILES) for v in config.NOTEBOOK_MINUTES.values())

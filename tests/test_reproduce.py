@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from declib import config
@@ -42,12 +43,17 @@ def test_fast_profile_meets_its_thresholds(fast_results):
         "the deep embedding must cluster far better than the pixels"
     assert result["settings"]["n_samples"] == P.n_samples and result["versions"]["torch"]
     assert (out / "confusion_dec.png").stat().st_size > 0 and (out / "embedding_dec.png").stat().st_size > 0
-    assert "| DEC |" in stdout
-    for stage in ("deep AE + k-means", "DEC", "IDEC"):  # the merged-digit count is read off each seed's clusters
+    assert "| DEC |" in stdout and "| DEC-DA |" in stdout
+    for stage in STAGES[2:]:  # the merged-digit count is read off each seed's clusters
         runs = result["per_seed"][stage]
         assert all(isinstance(r["merged"], list) for r in runs)
         assert result["collapsed_seeds"][stage] == sum(bool(r["merged"]) for r in runs)
+        assert "labels" not in runs[0]  # labels stay in progress.json, out of results.json
     assert "two digits merged" in stdout
+    # notebook 06's relation on the same embedding: the manifold step does not lose to k-means on it
+    assert s["deep AE + UMAP + GMM (N2D)"]["acc"]["mean"] >= s["deep AE + k-means"]["acc"]["mean"]
+    assert s["DEC-DA"]["acc"]["mean"] >= P.min_dec_acc
+    assert result["label_free_pick"] == {}  # one seed: nothing to choose from
     print(f"\nfast profile reproduce: {seconds:.0f} s\n{result['table']}")
 
 
@@ -61,8 +67,47 @@ def test_rerun_resumes_from_the_saved_stages(fast_results):
     assert again["summary"]["DEC"]["acc"] == result["summary"]["DEC"]["acc"]
 
 
+def test_stages_option_adds_to_the_same_output_folder(fast_results, tmp_path):
+    """A run with ``--stages`` picks up what an earlier run saved: the DEC-DA + UMAP + GMM stage, removed from a copy of
+    the progress file, is recomputed from DEC-DA's saved embedding (no DEC-DA training), with the same result."""
+    import shutil
+
+    out, result, _, seconds = fast_results
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    state = json.loads((copy / "progress.json").read_text())
+    del state["runs"]["0"]["DEC-DA + UMAP + GMM"]
+    (copy / "progress.json").write_text(json.dumps(state))
+    t = time.perf_counter()
+    proc = run("reproduce", "--profile", "fast", "--seeds", "1", "--out", str(copy), "--no-progress", "--device",
+               "cpu", "--stages", "decda-n2d,dec")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert time.perf_counter() - t < seconds / 2  # no network was trained (this test's weight cache is empty)
+    again = json.loads((copy / "results.json").read_text())
+    assert list(again["summary"]) == ["DEC", "DEC-DA + UMAP + GMM"]  # pipeline order, only the stages asked for
+    assert again["summary"]["DEC-DA + UMAP + GMM"]["acc"] == result["summary"]["DEC-DA + UMAP + GMM"]["acc"]
+    assert again["per_seed"]["DEC"] == result["per_seed"]["DEC"]  # from progress.json, not rerun
+
+
+def test_label_free_pick_is_the_consensus_of_seeds():
+    from declib.pipeline import label_free_picks
+
+    truth = np.repeat(np.arange(4), 50)
+    merged = truth.copy()
+    merged[merged == 1] = 0
+    merged[:25] = 1
+    runs = [{"labels": merged.tolist(), "acc": 0.75, "nmi": 0.7, "ari": 0.6, "merged": [[0, [0, 1]]]},
+            {"labels": truth.tolist(), "acc": 1.0, "nmi": 1.0, "ari": 1.0, "merged": []},
+            {"labels": ((truth + 1) % 4).tolist(), "acc": 1.0, "nmi": 1.0, "ari": 1.0, "merged": []}]
+    pick = label_free_picks({"DEC": runs, "IDEC": runs[:2]})
+    assert list(pick) == ["DEC"]  # two seeds are too few to take a vote
+    assert pick["DEC"]["seed"] in (1, 2) and pick["DEC"]["merged"] is False
+    assert pick["DEC"]["mean_ari_to_others"] > 0.5
+
+
 @pytest.mark.parametrize("args, message", [
     (["reproduce", "--seeds", "0"], "--seeds: expected a positive integer"),
+    (["reproduce", "--stages", "dec,nope"], "--stages: stages: expected names from"),
     (["reproduce", "--profile", "medium"], "invalid choice: 'medium'"),
     (["reproduce", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["dance"], "invalid choice: 'dance'"),
@@ -75,7 +120,7 @@ def test_bad_options_exit_with_code_2(args, message):
 def test_help_explains_every_option():
     proc = run("reproduce", "--help")
     assert proc.returncode == 0
-    for option in ("--profile", "--seeds", "--device", "--out", "--no-progress"):
+    for option in ("--profile", "--seeds", "--device", "--out", "--no-progress", "--stages"):
         assert option in proc.stdout
 
 
