@@ -229,6 +229,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:  # on disk before the rename, so a crash cannot leave an empty file
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private (0600); give it a normal file's mode
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

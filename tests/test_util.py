@@ -19,6 +19,19 @@ def test_atomic_path_renames_on_success(tmp_path):
     assert list(target.parent.iterdir()) == [target]
 
 
+def test_atomic_path_gives_the_file_a_normal_mode(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "r.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644  # not mkstemp's private 0600
+
+
 def test_atomic_path_leaves_the_old_file_and_no_part_file_on_failure(tmp_path):
     target = tmp_path / "out.json"
     target.write_text("old")
