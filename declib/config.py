@@ -83,7 +83,7 @@ class Profile:
     umap_min_dist: float = 0.0
     k_range: tuple[int, ...] = tuple(range(5, 16))  # choosing K without labels
     k_silhouette_sample: int = 10_000  # points the silhouette is computed on
-    k_dec_n_train: int = 20_000  # DEC's generalizability: digits DEC trains on for every K ...
+    k_dec_n_train: int = 10_000  # DEC's generalizability: digits DEC trains on for every K ...
     k_dec_n_val: int = 10_000  # ... and held-out digits it is validated on
     n_restarts: int = 30  # single k-means runs in the robustness study
 
@@ -284,7 +284,7 @@ NOTEBOOK_MINUTES: dict[str, dict[str, float | None]] = {
     "03": {"cpu": 1.5, "full": None, "fast": 0.3},
     "04": {"cpu": 9.0, "full": None, "fast": 3.5},
     "05": {"cpu": 12.0, "full": None, "fast": 4.0},
-    "06": {"cpu": 15.0, "full": None, "fast": 3.0},
+    "06": {"cpu": 19.0, "full": None, "fast": 6.5},
 }
 
 
