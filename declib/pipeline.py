@@ -33,8 +33,9 @@ from .metrics import ari, merged_digits, scores
 from .selection import consensus_pick
 from .stacked import SCHEDULES, Schedule, pretrained_autoencoder
 
-__all__ = ["STAGES", "STAGE_KEYS", "parse_stages", "load_profile_data", "train_small_autoencoder", "dec_model", "reproduce", "summarise",
-           "format_table", "compare_pretraining", "collapsed_seeds", "seed_merged"]
+__all__ = ["STAGES", "STAGE_KEYS", "parse_stages", "load_profile_data", "train_small_autoencoder", "dec_model",
+           "manifold_model", "label_free_picks", "reproduce", "summarise", "format_table", "compare_pretraining",
+           "collapsed_seeds", "seed_merged"]
 
 STAGES = ["k-means on pixels", "AE 784-10-784 + k-means", "deep AE + k-means", "DEC", "IDEC",
           "deep AE + UMAP + GMM (N2D)", "DEC-DA", "DEC-DA + UMAP + GMM"]
@@ -132,19 +133,31 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
         record(STAGES[1], {**s, "seconds": time.perf_counter() - t, **_labels_result(y, km.labels_, K)})
     path = None if scratch is None else Path(scratch) / f"embedding-decda-s{seed}.npy"
     saved_da = STAGES[6] not in todo and path is not None and path.exists()  # DEC-DA's embedding, kept earlier
-    if not any(stage in todo for stage in STAGES[2:7]) and not (STAGES[7] in todo and not saved_da):
-        if STAGES[7] in todo:  # only the manifold step on DEC-DA's saved embedding: no network needed
-            m = manifold_model(P, seed).fit(np.load(path))
-            record(STAGES[7], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
-                               **_labels_result(y, m.labels_, K)})
-        return
+    train_da = STAGES[6] in todo or (STAGES[7] in todo and not saved_da)
+    Z_da = None
+    if any(stage in todo for stage in STAGES[2:6]) or train_da:
+        Z_da = _network_stages(X, y, P, seed, device, todo, record, progress, train_da, path)
+    if STAGES[7] in todo:  # the manifold step on DEC-DA's embedding (computed above, or saved by an earlier run)
+        m = manifold_model(P, seed).fit(np.load(path) if Z_da is None else Z_da)
+        record(STAGES[7], _manifold_result(y, m, K))
+
+
+def _manifold_result(y, m: ManifoldGMM, K: int) -> dict:
+    return {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
+            **_labels_result(y, m.labels_, K)}
+
+
+def _network_stages(X, y, P: config.Profile, seed: int, device, todo: list[str], record, progress: bool,
+                    train_da: bool, path: Path | None) -> np.ndarray | None:
+    """The stages on the deep autoencoder (k-means, DEC, IDEC, N2D, DEC-DA); returns DEC-DA's embedding when
+    ``train_da`` (and saves it at ``path``)."""
+    K = P.n_clusters
     t = time.perf_counter()
     sae, info = pretrained_autoencoder(X, P.sae_schedule, seed=seed, device=device, progress=progress,
                                        layerwise=P.sae_layerwise)
     loaded_s = time.perf_counter() - t
-    Z = None
+    Z = encode(sae, X) if STAGES[2] in todo or STAGES[5] in todo else None
     if STAGES[2] in todo:
-        Z = encode(sae, X)
         km, s = _kmeans_scores(Z, y, P, seed, device)
         record(STAGES[2], {**s, "seconds": time.perf_counter() - t, "from_cache": info["from_cache"],
                            "train_seconds": loaded_s, "sae_train_seconds": float(sum(info["seconds"].values())),
@@ -163,26 +176,19 @@ def run_seed(X, y, P: config.Profile, seed: int, device, done: dict, record, pro
             result.update(embedding_2d=Z2.round(4).tolist(), embedding_idx=idx.tolist())
         record(stage, result)
     if STAGES[5] in todo:
-        Z = encode(sae, X) if Z is None else Z
-        m = manifold_model(P, seed).fit(Z)
-        record(STAGES[5], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
-                           **_labels_result(y, m.labels_, K)})
-    if STAGES[6] in todo or STAGES[7] in todo:
-        Z_da = np.load(path) if saved_da else None
-        if Z_da is None:
-            model = dec_model(sae, P, seed=seed, device=device, progress=progress, augment=True).fit(X, y)
-            Z_da = model.embed(X)
-            if path is not None:
-                with atomic_path(path) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, Z_da)
-            if STAGES[6] in todo:
-                record(STAGES[6], {**scores(y, model.labels_), "seconds": model.seconds_,
-                                   "iterations": model.n_iter_, **_labels_result(y, model.labels_, K)})
-        if STAGES[7] in todo:
-            m = manifold_model(P, seed).fit(Z_da)
-            record(STAGES[7], {**scores(y, m.labels_), "seconds": m.seconds_, "umap_seconds": m.umap_seconds_,
-                               **_labels_result(y, m.labels_, K)})
+        record(STAGES[5], _manifold_result(y, manifold_model(P, seed).fit(Z), K))
+    if not train_da:
+        return None
+    model = dec_model(sae, P, seed=seed, device=device, progress=progress, augment=True).fit(X, y)
+    Z_da = model.embed(X)
+    if path is not None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, Z_da)
+    if STAGES[6] in todo:
+        record(STAGES[6], {**scores(y, model.labels_), "seconds": model.seconds_, "iterations": model.n_iter_,
+                           **_labels_result(y, model.labels_, K)})
+    return Z_da
 
 
 def summarise(per_seed: dict[str, list[dict]]) -> dict:
