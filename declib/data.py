@@ -35,6 +35,7 @@ __all__ = [
     "read_idx",
     "find_mnist",
     "download_mnist",
+    "prepare_mnist",
     "load_mnist",
     "subset_indices",
     "subset",
@@ -210,6 +211,16 @@ def download_mnist(
                 f"could not download {name}.gz from any mirror:\n" + "\n".join(errors) + "\n" + _where_to_put_files()
             )
     return folder
+
+
+def prepare_mnist(progress: bool = True) -> str:
+    """Make sure MNIST is here and say where: the folder :func:`find_mnist` finds, else a checked download into the
+    user cache (:func:`download_mnist`). A notebook's first cell calls it on Colab, after installing the course."""
+    folder = find_mnist()
+    if folder is not None:
+        return f"MNIST: found the four files in {folder}"
+    folder = download_mnist(progress=progress)
+    return f"MNIST: downloaded the four files into {folder} (SHA-256 checked)"
 
 
 # ----------------------------------------------------------------------------------------------------------- load

@@ -209,3 +209,13 @@ def test_subset_bad_n():
         subset_indices(y, 6)
     with pytest.raises(ValueError, match="X and y"):
         subset(np.zeros((4, 2)), y, 2)
+
+
+def test_prepare_mnist_downloads_once_then_finds_the_files(monkeypatch, fake_mnist):
+    """What a notebook's first cell prints on Colab after installing the course."""
+    calls = serve(monkeypatch, fake_mnist)
+    folder = data.cache_dir() / "mnist"
+    assert data.prepare_mnist(progress=False) == f"MNIST: downloaded the four files into {folder} (SHA-256 checked)"
+    assert len(calls) == 4
+    assert data.prepare_mnist() == f"MNIST: found the four files in {folder}"
+    assert len(calls) == 4

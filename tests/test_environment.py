@@ -35,8 +35,9 @@ def conda_requirements() -> dict[str, str]:
             continue
         if in_deps and re.match(r"^\S", line):
             break
-        m = re.match(r"^  - (\S[^#]*?)\s*$", line)  # top-level conda entries only, not the nested pip list
-        if in_deps and m and not m.group(1).endswith(":"):
+        # conda entries, and the nested pip list's (packages conda-forge may lack), but not the course itself
+        m = re.match(r"^  (?:    )?- (\S[^#]*?)\s*$", line)
+        if in_deps and m and not m.group(1).endswith(":") and not m.group(1).startswith("-e "):
             name, spec = split(m.group(1))
             if name not in CONDA_ONLY:
                 deps[CONDA_TO_PIP.get(name, name)] = spec
