@@ -21,7 +21,7 @@ def kmeans_stepper(X2: np.ndarray, history: dict) -> widgets.interactive:
     """A slider over the iterations of a fitted ``KMeans`` on 2-D data (see :func:`declib.plots.kmeans_step`).
 
     ``.result`` is the figure of the shown iteration: points coloured by their nearest centroid of that step,
-    the centroids as crosses, and the WSS in the title (notebook 01, §3).
+    the centroids as crosses, and the WSS in the title (notebook 01, §1).
     """
     n = len(history["centers"])
     if n == 0:
