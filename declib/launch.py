@@ -46,20 +46,22 @@ def badges_markdown(notebook: str, repository: str = REPOSITORY, branch: str = B
             f"[![Launch on Binder]({BINDER_BADGE})]({binder_url(notebook, repository, branch)})")
 
 
-def bootstrap_code(repository: str = REPOSITORY) -> str:
+def bootstrap_code(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
     """The lines that open every notebook's first code cell.
 
     Where ``declib`` is importable (a local install, Binder) they do nothing and print nothing. Elsewhere (Colab, a
-    bare Python) they install the course with pip, from ``$DECLIB_INSTALL_SOURCE`` when set, else from the
-    repository, then find MNIST (``$DECLIB_DATA``, the user cache, else a checked download) and say what they did.
+    bare Python) they say what they are about to do, install the course with pip, from ``$DECLIB_INSTALL_SOURCE``
+    when set, else from ``branch`` of the repository, then find MNIST (``$DECLIB_DATA``, the user cache, else a
+    checked download) and say what they did.
     """
     return (
         "# Colab, or a Python without the course: install declib and find MNIST (nothing happens where they are)\n"
         "import importlib, importlib.util, os, subprocess, sys\n"
         'if importlib.util.find_spec("declib") is None:\n'
-        f'    source = os.environ.get("DECLIB_INSTALL_SOURCE", "git+https://github.com/{repository}.git")\n'
+        f'    source = os.environ.get("DECLIB_INSTALL_SOURCE", "git+https://github.com/{repository}.git@{branch}")\n'
+        '    print(f"installing the course package declib from {source} (a minute or two) ...", flush=True)\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)\n'
         "    importlib.invalidate_caches()\n"
         "    from declib.data import prepare_mnist\n"
-        '    print(f"installed the course package declib from {source}\\n{prepare_mnist()}")\n'
+        '    print(f"installed declib\\n{prepare_mnist()}")\n'
     )

@@ -19,6 +19,7 @@ katex_prerender = True             # formulas are rendered at build time (Node.j
 import sphinxcontrib.katex as _katex  # noqa: E402
 
 _katex.KATEX_DEFAULT_OPTIONS = {**_katex.KATEX_DEFAULT_OPTIONS, "output": "mathml"}
+_katex.STARTUP_TIMEOUT = _katex.RENDER_TIMEOUT = 60.0  # 5 s by default: too short for Node.js on a busy 2-core machine
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 
