@@ -84,6 +84,8 @@ def test_slideshow_metadata(path):
         if c["cell_type"] == "markdown" and re.match(r"## (\d+ · |Key takeaways|Self-check quiz)", src(c)):
             assert k == "slide", f"{path.name}: section {src(c).splitlines()[0]!r} does not start a slide"
     assert kinds.count("notes") >= 2, f"{path.name}: speaker notes where the derivations need words"
+    rise = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("rise", {})
+    assert rise.get("scroll") is True, f"{path.name}: long slides must scroll in JupyterLab's slideshow (rise.scroll)"
     for c, k in zip(cs, kinds):
         if k == "notes":
             assert c["cell_type"] == "markdown" and src(c).startswith("*Speaker notes.*")
