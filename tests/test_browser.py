@@ -257,7 +257,9 @@ def test_notebook_runs_in_jupyterlab(path, lab, browser):
         expected = _widget_cells(path)
         got = page.locator(PANEL).locator(".widget-interact").count()
         assert got == expected, f"{path.name}: {got} interactive widgets on the page, {expected} cells make one"
-    finally:
-        page.screenshot(path=str(ARTIFACTS / f"{path.stem}.png"))  # at the first widget, or where it stopped
-        page.close()
-        _shut_down_kernels(lab.url)
+    finally:  # clean-up must not hide the failure that brought us here
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{path.stem}.png"))  # at the first widget, or where it stopped
+        finally:
+            page.close()
+            _shut_down_kernels(lab.url)
